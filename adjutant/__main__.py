@@ -1,0 +1,5 @@
+import sys
+
+from adjutant.cli import main
+
+sys.exit(main())

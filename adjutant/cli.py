@@ -1,0 +1,132 @@
+"""The `adjutant` command.
+
+    adjutant run-task --task-id N [--image IMG] [limits] -- COMMAND...
+        run one command as task N's unit, follow it, print the outcome
+    adjutant config docs
+        print the settings reference, generated from the settings table
+    adjutant config check [FILE]
+        read a kojid.conf and say whether adjutant accepts it
+
+Errors meant for people (AdjutantError) are printed as one line, without a
+traceback, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+from adjutant import config as config_module
+from adjutant.errors import AdjutantError
+from adjutant.quantities import parse_duration, parse_size
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _load_config(path: Optional[Path]) -> config_module.Config:
+    if path is None:
+        return config_module.Config()
+    return config_module.load(path)
+
+
+async def _run_task(args: argparse.Namespace) -> int:
+    from adjutant.runner.properties import task_unit_name
+    from adjutant.runner.runner import TaskRunner
+    from adjutant.runner.spec import ResourceLimits, TaskSpec
+
+    config = _load_config(args.config)
+    defaults = ResourceLimits.from_config(config)
+    limits = ResourceLimits(
+        memory_max=args.memory if args.memory is not None else defaults.memory_max,
+        cpus=args.cpus if args.cpus is not None else defaults.cpus,
+        tasks_max=defaults.tasks_max,
+        io_weight=defaults.io_weight,
+        runtime_max=args.timeout if args.timeout is not None else defaults.runtime_max,
+    )
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise AdjutantError("run-task needs a command after --")
+    spec = TaskSpec(
+        task_id=args.task_id, image=args.image or config.task_image, command=tuple(command),
+        description=f"adjutant task {args.task_id}: {' '.join(command)[:60]}", limits=limits,
+    )  # fmt: skip
+    runner = TaskRunner(config)
+    await runner.open(reattach=False)
+    try:
+        await runner.launch(spec)
+        unit = task_unit_name(args.task_id)
+        print(f"started {unit}")
+        print(f"  status:  systemctl status {unit}")
+        print(f"  journal: journalctl -u {unit}")
+        print(f"  log:     {runner.log_path_for(spec)}", flush=True)
+        outcome = await runner.wait(args.task_id)
+        print(outcome.summary())
+        for line in outcome.log_tail[-10:]:
+            print(f"  | {line}")
+        if not args.keep:
+            await runner.release(args.task_id)
+        return 0 if outcome.ok else 1
+    finally:
+        await runner.close()
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adjutant", description="A systemd-native Koji builder.")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log debugging detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run-task", help="run one command as a task unit and wait for it")
+    run.add_argument("--config", type=Path, help="kojid.conf to read (default: built-in defaults)")
+    run.add_argument("--task-id", type=int, required=True)
+    run.add_argument("--image", help="container image (default: task_image)")
+    run.add_argument("--memory", type=_size, help="memory limit, e.g. 512M")
+    run.add_argument("--cpus", type=float, help="CPU limit in CPUs, e.g. 1.5")
+    run.add_argument("--timeout", type=_duration, help="run-time limit, e.g. 90s, 2h")
+    run.add_argument("--keep", action="store_true",
+                     help="keep the unit and state after it ends (default: release them)")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+
+    cfg = sub.add_parser("config", help="settings")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    cfg_sub.add_parser("docs", help="print the settings reference (markdown)")
+    check = cfg_sub.add_parser("check", help="read a kojid.conf and report the first problem")
+    check.add_argument("file", type=Path, nargs="?", default=config_module.DEFAULT_CONFIG_FILE)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="adjutant: %(message)s")  # fmt: skip
+    try:
+        if args.command == "run-task":
+            return asyncio.run(_run_task(args))
+        if args.command == "config":
+            if args.config_command == "docs":
+                print(config_module.docs_markdown())
+                return 0
+            config_module.load(args.file)
+            print(f"{args.file}: ok")
+            return 0
+    except AdjutantError as exc:
+        print(f"adjutant: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2

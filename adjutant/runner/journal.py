@@ -1,0 +1,186 @@
+"""Copy a task unit's journal to its log file, exactly once per line.
+
+The copier reads the entries of one unit invocation that came from the unit's
+own stdout and stderr (the container's output, via podman's passthrough log
+driver); systemd's and podman's event messages about the unit stay in the
+journal only.  Each line is written as it was printed: no prefixes.
+
+Exactly once across restarts: after every batch the copier saves, atomically,
+the journal cursor of the last entry it wrote together with the log file's
+size at that point.  A restarted copier cuts the file back to that size and
+goes on after that cursor, so a batch interrupted half-way is neither lost nor
+written twice.
+
+No line lost at the end: once the unit has ended, `finish()` asks journald to
+store everything it received (`journalctl --sync`), then reads to the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import IO, Optional
+
+from adjutant.process import run
+
+log = logging.getLogger(__name__)
+
+# Entries read between two saves of the cursor.
+BATCH_ENTRIES = 2000
+# When journal files live where inotify cannot see changes, sd_journal says its
+# fd is not reliable; then look again this often.
+UNRELIABLE_FD_RECHECK_SECONDS = 1.0
+
+
+def journal_sync() -> None:
+    """Make journald write out every message it has received (blocking)."""
+    run(["journalctl", "--sync"], timeout=60)
+
+
+class JournalCopier:
+    """Follows one unit invocation's output in the journal into `log_path`."""
+
+    def __init__(self, *, invocation_id: str, log_path: Path, cursor_path: Path) -> None:
+        self.invocation_id = invocation_id
+        self.log_path = log_path
+        self.cursor_path = cursor_path
+        self.lines_written = 0
+        self._reader = None  # systemd.journal.Reader, opened in start()
+        self._out: Optional[IO[bytes]] = None
+        self._wakeup = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    # ---- cursor -------------------------------------------------------------
+
+    def _load_position(self) -> tuple[Optional[str], int, int]:
+        """(cursor, log size, lines) saved for this invocation, if any."""
+        try:
+            saved = json.loads(self.cursor_path.read_text())
+        except (OSError, ValueError):
+            return None, 0, 0
+        if saved.get("invocation_id") != self.invocation_id:
+            return None, 0, 0
+        return saved.get("cursor"), int(saved.get("offset", 0)), int(saved.get("lines", 0))
+
+    def _save_position(self, cursor: str, offset: int) -> None:
+        temporary = self.cursor_path.with_name(self.cursor_path.name + ".tmp")
+        temporary.write_text(json.dumps(
+            {"invocation_id": self.invocation_id, "cursor": cursor, "offset": offset,
+             "lines": self.lines_written}))  # fmt: skip
+        os.replace(temporary, self.cursor_path)
+
+    # ---- reading ------------------------------------------------------------
+
+    def _open(self) -> None:
+        from systemd import journal  # imported here: poststop and unit tests need no journal
+
+        cursor, offset, lines = self._load_position()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_path, "ab")  # noqa: SIM115 - kept open while following
+        size = out.seek(0, os.SEEK_END)
+        if cursor is None or size < offset:
+            # First start, or the file lost what the cursor says was written:
+            # copy this invocation from its beginning.
+            out.truncate(0)
+            cursor = None
+        else:
+            out.truncate(offset)
+            self.lines_written = lines
+        out.seek(0, os.SEEK_END)
+        reader = journal.Reader()
+        reader.add_match(_SYSTEMD_INVOCATION_ID=self.invocation_id, _TRANSPORT="stdout")
+        if cursor is None:
+            reader.seek_head()
+        else:
+            reader.seek_cursor(cursor)
+            # seek_cursor lands on the entry itself, which was written already.
+            if reader._next() and not reader.test_cursor(cursor):
+                reader._previous()
+        self._reader, self._out = reader, out
+
+    def _copy_available(self) -> int:
+        """Copy every entry available now; returns how many (blocking)."""
+        reader, out = self._reader, self._out
+        assert reader is not None and out is not None
+        reader.process()  # consume the inotify events that woke us
+        copied = 0
+        while True:
+            batch = 0
+            cursor = None
+            while batch < BATCH_ENTRIES and reader._next():
+                message = reader._get("MESSAGE")
+                try:
+                    # journald splits lines longer than LineMax= into several entries
+                    partial = reader._get("_LINE_BREAK") == b"line-max"
+                except KeyError:
+                    partial = False
+                out.write(message if partial else message + b"\n")
+                batch += 1
+            if batch == 0:
+                return copied
+            cursor = reader._get_cursor()
+            out.flush()
+            self.lines_written += batch
+            self._save_position(cursor, out.tell())
+            copied += batch
+
+    # ---- the asyncio side ---------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._open)
+        assert self._reader is not None
+        loop.add_reader(self._reader.fileno(), self._wakeup.set)
+
+    async def follow(self, ended: asyncio.Event) -> None:
+        """Copy new entries as journald stores them, until `ended` is set."""
+        loop = asyncio.get_running_loop()
+        reliable = self._reader is not None and self._reader.reliable_fd()
+        while not ended.is_set():
+            async with self._lock:
+                await loop.run_in_executor(None, self._copy_available)
+            self._wakeup.clear()
+            waiters = [asyncio.ensure_future(self._wakeup.wait()),
+                       asyncio.ensure_future(ended.wait())]  # fmt: skip
+            timeout = None if reliable else UNRELIABLE_FD_RECHECK_SECONDS
+            _, pending = await asyncio.wait(waiters, timeout=timeout,
+                                            return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            for waiter in pending:
+                waiter.cancel()
+
+    async def finish(self) -> int:
+        """After the unit ended: copy everything that is left, then close."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, journal_sync)
+        async with self._lock:
+            await loop.run_in_executor(None, self._copy_available)
+        self.close()
+        return self.lines_written
+
+    def close(self) -> None:
+        if self._reader is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._reader.fileno())
+            except RuntimeError:
+                pass
+            self._reader.close()
+            self._reader = None
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+def read_tail(path: Path, lines: int = 20, max_bytes: int = 64 * 1024) -> tuple[str, ...]:
+    """The last `lines` lines of a log file, for a failure message."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except OSError:
+        return ()
+    text = data.decode("utf-8", errors="replace")
+    return tuple(text.splitlines()[-lines:])

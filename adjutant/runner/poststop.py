@@ -1,0 +1,190 @@
+"""The ExecStopPost= of every task unit: record how the task ended and what it
+consumed, then make sure its container is gone.
+
+It runs inside the unit's cgroup after the main process (podman run) ended and
+before systemd removes the cgroup, which is the last moment the peak memory
+and, on cgroup v1, the memory limit's fail counter can be read.  systemd gives
+it the end in $SERVICE_RESULT, $EXIT_CODE and $EXIT_STATUS.  The record,
+`exit.json` in the task's state directory, is what the runner reads to name
+the outcome, also when adjutant was not running when the task ended.
+
+    python3 -m adjutant.runner.poststop --state-dir DIR --task-id N --podman PATH
+
+It prints nothing unless something goes wrong: its output lands in the task's
+log.  Only the standard library and adjutant.process are imported, to keep
+its start-up short (it runs at the end of every task).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+EXIT_RECORD = "exit.json"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Values cgroup v1 uses for "no limit" are near 2**63.
+V1_UNLIMITED = 2**62
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """{controller: path} from /proc/<pid>/cgroup; '' is the unified hierarchy.
+
+    The path is the unit's own cgroup: systemd runs a delegated unit's control
+    processes (this one) in a '.control' child, which is stripped.
+    """
+    paths: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if path.endswith("/.control"):
+            path = path[: -len("/.control")]
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path
+    return paths
+
+
+def _read_int(path: Path) -> Optional[int]:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if text == "max":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _read_keyed(path: Path) -> dict[str, int]:
+    """'key value' lines (cpu.stat, memory.events, memory.oom_control)."""
+    values: dict[str, int] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return values
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            values[parts[0]] = int(parts[1])
+    return values
+
+
+def _sum_v1_oom_kills(memcg: Path) -> int:
+    """cgroup v1 counts an OOM kill in the victim's own memcg, which may be a
+    child (podman's payload cgroup); add them all up."""
+    total = 0
+    for oom_control in memcg.rglob("memory.oom_control"):
+        total += _read_keyed(oom_control).get("oom_kill", 0)
+    return total
+
+
+def read_usage(paths: dict[str, str], root: Path = CGROUP_ROOT) -> dict[str, Optional[int]]:
+    """CPU time, peak memory, memory limit and OOM evidence of the cgroup `paths` name."""
+    usage: dict[str, Optional[int]] = {
+        "cgroup_version": None, "cpu_usage_nsec": None, "memory_peak_bytes": None,
+        "memory_limit_bytes": None, "memory_limit_hits": None, "oom_kills": None,
+    }  # fmt: skip
+    unified = paths.get("", "/").lstrip("/")
+    if (root / "cgroup.controllers").exists():
+        usage["cgroup_version"] = 2
+        base = root / unified
+        usec = _read_keyed(base / "cpu.stat").get("usage_usec")
+        usage["cpu_usage_nsec"] = None if usec is None else usec * 1000
+        usage["memory_peak_bytes"] = _read_int(base / "memory.peak")
+        usage["memory_limit_bytes"] = _read_int(base / "memory.max")
+        events = _read_keyed(base / "memory.events")
+        usage["memory_limit_hits"] = events.get("max")
+        usage["oom_kills"] = events.get("oom_kill")
+        return usage
+
+    usage["cgroup_version"] = 1
+    # Hybrid hosts keep cpu.stat in the unified tree even without controllers.
+    usec = _read_keyed(root / "unified" / unified / "cpu.stat").get("usage_usec")
+    if usec is not None:
+        usage["cpu_usage_nsec"] = usec * 1000
+    elif "cpuacct" in paths:
+        usage["cpu_usage_nsec"] = _read_int(
+            root / "cpuacct" / paths["cpuacct"].lstrip("/") / "cpuacct.usage"
+        )
+    if "memory" in paths:
+        memcg = root / "memory" / paths["memory"].lstrip("/")
+        usage["memory_peak_bytes"] = _read_int(memcg / "memory.max_usage_in_bytes")
+        limit = _read_int(memcg / "memory.limit_in_bytes")
+        usage["memory_limit_bytes"] = limit if limit is not None and limit < V1_UNLIMITED else None
+        usage["memory_limit_hits"] = _read_int(memcg / "memory.failcnt")
+        usage["oom_kills"] = _sum_v1_oom_kills(memcg)
+    return usage
+
+
+def podman_left_container(service_result: str, exit_code: str, exit_status: str) -> bool:
+    """Whether podman may have left the container behind.
+
+    When `podman run --rm` exits by itself, it has already removed the
+    container; only when podman itself was killed (stop, cancel, time-out) or
+    failed (125-127) can one remain.  Skipping `podman rm` otherwise saves a
+    podman start-up at the end of every task.
+    """
+    if service_result in ("success", "exit-code") and exit_code == "exited":
+        return exit_status in ("125", "126", "127")
+    return True
+
+
+def write_record(state_dir: Path, record: dict[str, object]) -> Path:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    target = state_dir / EXIT_RECORD
+    temporary = state_dir / (EXIT_RECORD + ".tmp")
+    temporary.write_text(json.dumps(record, sort_keys=True))
+    os.replace(temporary, target)
+    return target
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="adjutant.runner.poststop")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--task-id", type=int, required=True)
+    parser.add_argument("--podman", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    result = os.environ.get("SERVICE_RESULT", "")
+    exit_code = os.environ.get("EXIT_CODE", "")
+    exit_status = os.environ.get("EXIT_STATUS", "")
+    try:
+        paths = parse_proc_cgroup(Path("/proc/self/cgroup").read_text())
+        usage = read_usage(paths)
+    except OSError as exc:
+        print(f"adjutant: could not read the task's resource usage: {exc}", file=sys.stderr)
+        usage = {}
+    record = {
+        "task_id": args.task_id,
+        "invocation_id": os.environ.get("INVOCATION_ID", ""),
+        "service_result": result,
+        "exit_code": exit_code,
+        "exit_status": exit_status,
+        "usage": usage,
+        "recorded_at": time.time(),
+    }
+    write_record(args.state_dir, record)
+
+    if podman_left_container(result, exit_code, exit_status):
+        from adjutant.podman import remove_container_argv
+        from adjutant.errors import AdjutantError
+        from adjutant.process import run
+
+        try:
+            run(remove_container_argv(podman=args.podman, task_id=args.task_id), timeout=60)
+        except AdjutantError as exc:
+            print(f"adjutant: could not remove the task's container: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""What the runner is asked to run: a `TaskSpec` (image, command, mounts,
+environment, limits) for one task.  Specs are plain data, saved as JSON in the
+task's state directory so that a restarted runner can finish the task."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from adjutant.config import Config
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path bound into the container; read-only unless said otherwise."""
+
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """Limits of one task's unit.  None means no limit."""
+
+    memory_max: Optional[int] = None  # bytes
+    cpus: Optional[float] = None  # 1.5 = one and a half CPUs
+    tasks_max: Optional[int] = None
+    io_weight: Optional[int] = None  # 1..10000
+    runtime_max: Optional[float] = None  # seconds
+
+    @classmethod
+    def from_config(cls, config: Config) -> ResourceLimits:
+        return cls(
+            memory_max=config.task_memory_max,
+            cpus=config.task_cpus,
+            tasks_max=config.task_tasks_max,
+            io_weight=config.task_io_weight,
+            runtime_max=config.task_runtime_max,
+        )
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task_id: int
+    image: str
+    command: tuple[str, ...]
+    # Shown by `systemctl status`: say which Koji task this is, e.g.
+    # "Koji task 12345: buildArch foo-1.0-1.src.rpm x86_64".
+    description: str
+    mounts: tuple[Mount, ...] = ()
+    # The container's environment; written to a root-only file, never into the
+    # unit's properties, which every local user can read.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    workdir: Optional[str] = None
+    user: Optional[str] = None
+    network: bool = False
+    limits: ResourceLimits = ResourceLimits()
+    # Where the unit's journal is copied; None means the configured default,
+    # <log_dir>/<task_id>/container.log.
+    log_path: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.task_id < 1:
+            raise ValueError(f"task id {self.task_id} is not a Koji task id")
+        if not self.command:
+            raise ValueError(f"task {self.task_id}: empty command")
+        for mount in self.mounts:
+            if not (mount.source.startswith("/") and mount.target.startswith("/")):
+                raise ValueError(f"task {self.task_id}: mount {mount} needs absolute paths")
+            if ":" in mount.source or ":" in mount.target:
+                raise ValueError(f"task {self.task_id}: mount {mount} has a ':' in a path")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TaskSpec:
+        data: dict[str, Any] = json.loads(text)
+        data["command"] = tuple(data["command"])
+        data["mounts"] = tuple(Mount(**m) for m in data["mounts"])
+        data["limits"] = ResourceLimits(**data["limits"])
+        return cls(**data)
