@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from adjutant.errors import ConfigError
 from adjutant.quantities import parse_duration, parse_size
@@ -229,8 +230,12 @@ def load(path: Union[str, Path] = DEFAULT_CONFIG_FILE) -> Config:
 
 def docs_markdown() -> str:
     """The settings reference page, generated from the table."""
-    lines = ["# adjutant settings", "",
-             "Generated from `adjutant/config.py` by `adjutant config docs`; do not edit.", ""]  # fmt: skip
+    lines = [
+        "# adjutant settings",
+        "",
+        "Generated from `adjutant/config.py` by `adjutant config docs`; do not edit.",
+        "",
+    ]
     for section in (KOJID, ADJUTANT):
         rows = [f for f in settings_table() if f.metadata["section"] == section]
         if not rows:

@@ -7,8 +7,9 @@ The reasons for each option are next to it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from adjutant.runner.spec import Mount
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Mapping, Optional, Sequence, Union
+from typing import IO, Optional, Union
 
 from adjutant.errors import AdjutantError
 
@@ -71,13 +72,14 @@ def run(
     if env is not None:
         full_env = dict(os.environ)
         full_env.update(env)
+    pipe = subprocess.PIPE if capture else None
     try:
-        proc = subprocess.run(  # noqa: S603 - argv list, never a shell
+        proc = subprocess.run(
             args,
             input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
-            stdout=output if output is not None else (subprocess.PIPE if capture else None),
-            stderr=subprocess.STDOUT if output is not None else (subprocess.PIPE if capture else None),
+            stdout=output if output is not None else pipe,
+            stderr=subprocess.STDOUT if output is not None else pipe,
             env=full_env,
             timeout=timeout,
             text=True,
@@ -111,7 +113,7 @@ def spawn(
         full_env = dict(os.environ)
         full_env.update(env)
     try:
-        return subprocess.Popen(  # noqa: S603 - argv list, never a shell
+        return subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
             stdout=output,

@@ -18,6 +18,7 @@ store everything it received (`journalctl --sync`), then reads to the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -162,10 +163,8 @@ class JournalCopier:
 
     def close(self) -> None:
         if self._reader is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # no loop: nothing to remove
                 asyncio.get_running_loop().remove_reader(self._reader.fileno())
-            except RuntimeError:
-                pass
             self._reader.close()
             self._reader = None
         if self._out is not None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from adjutant.quantities import format_size
 
@@ -183,9 +184,11 @@ def classify(
         end = Termination.from_properties(properties)
     else:
         if cancelled:
-            return Outcome(task_id, OutcomeKind.CANCELLED, "cancelled before it started", None, usage)
+            return Outcome(task_id, OutcomeKind.CANCELLED, "cancelled before it started",
+                           usage=usage)  # fmt: skip
         return Outcome(task_id, OutcomeKind.LOST,
-                       "lost: its unit vanished before adjutant saw how it ended", None, usage)  # fmt: skip
+                       "lost: its unit vanished before adjutant saw how it ended",
+                       usage=usage)  # fmt: skip
 
     status = end.status if end.exit_kind == "exited" else None
     clean = end.service_result == "success" and end.exit_kind == "exited" and end.status == 0

@@ -174,8 +174,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     write_record(args.state_dir, record)
 
     if podman_left_container(result, exit_code, exit_status):
-        from adjutant.podman import remove_container_argv
         from adjutant.errors import AdjutantError
+        from adjutant.podman import remove_container_argv
         from adjutant.process import run
 
         try:

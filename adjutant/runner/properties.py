@@ -25,9 +25,10 @@ Why the unit looks as it does:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from adjutant.runner.spec import ResourceLimits
 
@@ -68,7 +69,9 @@ def escape_exec_argument(argument: str) -> str:
     return argument.replace("$", "$$")
 
 
-def exec_command(argv: Sequence[str], *, ignore_failure: bool = False) -> tuple[str, list[str], bool]:
+def exec_command(
+    argv: Sequence[str], *, ignore_failure: bool = False
+) -> tuple[str, list[str], bool]:
     """One entry of ExecStart=/ExecStopPost= (signature (sasb))."""
     escaped = [escape_exec_argument(a) for a in argv]
     return (argv[0], escaped, ignore_failure)

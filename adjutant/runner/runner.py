@@ -28,6 +28,7 @@ reported as lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -94,10 +95,8 @@ class TaskRunner:
                 task.follower.cancel()
         for task in self._tasks.values():
             if task.follower is not None:
-                try:
+                with contextlib.suppress(asyncio.CancelledError):
                     await task.follower
-                except asyncio.CancelledError:
-                    pass
         await self._events.close()
         await self._systemd.close()
 
@@ -195,7 +194,7 @@ class TaskRunner:
             outcome = await self._follow_until_end(task)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a task's outcome must always resolve
+        except Exception as exc:
             log.exception("task %s: following its unit failed", task_id)
             if not task.outcome.done():
                 task.outcome.set_exception(RunnerError(f"task {task_id}: {exc}"))

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from adjutant.runner.poststop import EXIT_RECORD
 from adjutant.runner.spec import TaskSpec

@@ -12,9 +12,10 @@ and others, depending on the version); our properties carry their signatures
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 from adjutant.errors import RunnerError
 from adjutant.runner.properties import Property
@@ -105,17 +106,20 @@ class SystemdManager:
         return await self._run(lambda: self._start_transient(unit, properties))
 
     async def stop(self, unit: str) -> None:
-        await self._run(lambda: self._call(f"stop {unit}",
-                                           lambda m: m.StopUnit(unit.encode(), b"replace")))  # fmt: skip
+        name = unit.encode()
+        await self._run(lambda: self._call(f"stop {unit}", lambda m: m.StopUnit(name, b"replace")))
 
     async def kill(self, unit: str, signal_number: int) -> None:
         """Send a signal to every process of the unit."""
-        await self._run(lambda: self._call(
-            f"kill {unit}", lambda m: m.KillUnit(unit.encode(), b"all", signal_number)))  # fmt: skip
+        name = unit.encode()
+        def kill(manager: Any) -> None:
+            manager.KillUnit(name, b"all", signal_number)
+
+        await self._run(lambda: self._call(f"kill {unit}", kill))
 
     async def reset_failed(self, unit: str) -> None:
-        await self._run(lambda: self._call(f"reset {unit}",
-                                           lambda m: m.ResetFailedUnit(unit.encode())))  # fmt: skip
+        name = unit.encode()
+        await self._run(lambda: self._call(f"reset {unit}", lambda m: m.ResetFailedUnit(name)))
 
     async def list_units(self, pattern: str) -> list[ListedUnit]:
         def listing() -> list[ListedUnit]:

@@ -16,6 +16,7 @@ owner re-reads the state it may have missed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -37,6 +38,8 @@ PROPERTIES_IFACE = "org.freedesktop.DBus.Properties"
 UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
 UNKNOWN_OBJECT_ERRORS = (
     "org.freedesktop.DBus.Error.UnknownObject",
+    # what a bus peer without that object path at all may answer to GetAll
+    "org.freedesktop.DBus.Error.UnknownMethod",
     "org.freedesktop.systemd1.NoSuchUnit",
     "org.freedesktop.DBus.Error.UnknownInterface",
 )
@@ -99,8 +102,10 @@ class UnitEvents:
         bus.add_message_handler(self._on_message)
         for rule in MATCH_RULES:
             await self._call(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                             "org.freedesktop.DBus", "AddMatch", "s", [rule])  # fmt: skip
-        await self._call(bus, SYSTEMD, MANAGER_PATH, MANAGER_IFACE, "Subscribe", "", [])
+                             "org.freedesktop.DBus", member="AddMatch", signature="s",
+                             body=[rule])  # fmt: skip
+        await self._call(bus, SYSTEMD, MANAGER_PATH, MANAGER_IFACE, member="Subscribe",
+                         signature="", body=[])  # fmt: skip
         return bus
 
     async def _stay_connected(self) -> None:
@@ -126,13 +131,11 @@ class UnitEvents:
             self._bus.disconnect()
         if self._supervisor is not None:
             self._supervisor.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
 
     @staticmethod
-    async def _call(bus: MessageBus, destination: str, path: str, interface: str,
+    async def _call(bus: MessageBus, destination: str, path: str, interface: str, *,
                     member: str, signature: str, body: list[Any]) -> Message:  # fmt: skip
         reply = await bus.call(Message(destination=destination, path=path, interface=interface,
                                        member=member, signature=signature, body=body))  # fmt: skip
@@ -191,7 +194,7 @@ class UnitEvents:
         assert self._bus is not None
         try:
             reply = await self._call(self._bus, SYSTEMD, unit_object_path(unit), PROPERTIES_IFACE,
-                                     "GetAll", "s", [interface])  # fmt: skip
+                                     member="GetAll", signature="s", body=[interface])  # fmt: skip
         except DBusCallError as exc:
             if exc.name in UNKNOWN_OBJECT_ERRORS:
                 return None

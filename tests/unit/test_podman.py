@@ -1,0 +1,46 @@
+from pathlib import Path
+
+from adjutant.podman import remove_container_argv, task_containers_argv, task_run_argv
+from adjutant.runner.spec import Mount
+
+PODMAN = Path("/usr/bin/podman")
+
+
+def test_task_run_argv_is_exact_and_ordered():
+    argv = task_run_argv(
+        podman=PODMAN, task_id=12345, image="localhost/br:1", command=["rpmbuild", "-ba", "x.spec"],
+        mounts=[Mount("/var/tmp/koji/tasks/5/12345", "/builddir", read_only=False),
+                Mount("/mnt/koji/repos", "/repos")],
+        env_file=Path("/var/lib/adjutant/tasks/12345/container.env"), workdir="/builddir",
+        user="1000:1000",
+    )
+    assert argv == [
+        "/usr/bin/podman", "run", "--rm", "--replace", "--name", "adjutant-task-12345",
+        "--label", "io.adjutant.task=12345", "--init", "--cgroups=split",
+        "--log-driver=passthrough", "--pids-limit=-1", "--pull=never", "--network=none",
+        "--volume", "/var/tmp/koji/tasks/5/12345:/builddir:rw",
+        "--volume", "/mnt/koji/repos:/repos:ro",
+        "--env-file", "/var/lib/adjutant/tasks/12345/container.env",
+        "--workdir", "/builddir", "--user", "1000:1000",
+        "localhost/br:1", "rpmbuild", "-ba", "x.spec",
+    ]
+
+
+def test_network_is_off_unless_asked_for():
+    offline = task_run_argv(podman=PODMAN, task_id=1, image="i", command=["true"])
+    online = task_run_argv(podman=PODMAN, task_id=1, image="i", command=["true"], network=True)
+    assert "--network=none" in offline
+    assert not any(a.startswith("--network") for a in online)
+
+
+def test_the_command_follows_the_image_untouched():
+    argv = task_run_argv(podman=PODMAN, task_id=7, image="img", command=["sh", "-c", "echo $HOME"])
+    assert argv[-4:] == ["img", "sh", "-c", "echo $HOME"]
+
+
+def test_remove_and_list_argv():
+    assert remove_container_argv(podman=PODMAN, task_id=9) == [
+        "/usr/bin/podman", "rm", "--force", "--ignore", "--volumes", "--time", "0",
+        "adjutant-task-9"]
+    assert task_containers_argv(podman=PODMAN) == [
+        "/usr/bin/podman", "ps", "--all", "--format", "json", "--filter", "label=io.adjutant.task"]

@@ -1,0 +1,83 @@
+import json
+from pathlib import Path
+
+from adjutant.runner.poststop import (
+    parse_proc_cgroup,
+    podman_left_container,
+    read_usage,
+    write_record,
+)
+
+# /proc/self/cgroup of an ExecStopPost in the test host (cgroup v1, hybrid)
+HYBRID = """9:name=systemd:/adjutant.slice/adjutant-task-2.service/.control
+8:pids:/adjutant.slice/adjutant-task-2.service
+4:memory:/adjutant.slice/adjutant-task-2.service
+3:cpuset:/
+2:cpuacct:/
+1:cpu:/adjutant.slice/adjutant-task-2.service
+0::/adjutant.slice/adjutant-task-2.service/.control
+"""
+UNIT = "adjutant.slice/adjutant-task-2.service"
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_parse_proc_cgroup_strips_the_control_child():
+    paths = parse_proc_cgroup(HYBRID)
+    assert paths[""] == "/" + UNIT
+    assert paths["memory"] == "/" + UNIT
+    assert paths["name=systemd"] == "/" + UNIT
+    assert paths["cpuacct"] == "/"
+
+
+def test_read_usage_cgroup_v1_hybrid(tmp_path: Path):
+    memcg = tmp_path / "memory" / UNIT
+    write(memcg / "memory.max_usage_in_bytes", "134217728\n")
+    write(memcg / "memory.limit_in_bytes", "134217728\n")
+    write(memcg / "memory.failcnt", "728\n")
+    write(memcg / "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    write(memcg / "libpod-payload-x" / "memory.oom_control", "oom_kill_disable 0\noom_kill 1\n")
+    write(tmp_path / "unified" / UNIT / "cpu.stat", "usage_usec 207712\nuser_usec 1\n")
+    usage = read_usage(parse_proc_cgroup(HYBRID), root=tmp_path)
+    assert usage == {"cgroup_version": 1, "cpu_usage_nsec": 207712000,
+                     "memory_peak_bytes": 134217728, "memory_limit_bytes": 134217728,
+                     "memory_limit_hits": 728, "oom_kills": 1}
+
+
+def test_read_usage_cgroup_v1_without_limit(tmp_path: Path):
+    memcg = tmp_path / "memory" / UNIT
+    write(memcg / "memory.limit_in_bytes", "9223372036854771712\n")
+    usage = read_usage(parse_proc_cgroup(HYBRID), root=tmp_path)
+    assert usage["memory_limit_bytes"] is None
+
+
+def test_read_usage_cgroup_v2(tmp_path: Path):
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    base = tmp_path / UNIT
+    write(base / "cpu.stat", "usage_usec 1500000\n")
+    write(base / "memory.peak", "52428800\n")
+    write(base / "memory.max", "max\n")
+    write(base / "memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    paths = parse_proc_cgroup(f"0::/{UNIT}/.control\n")
+    usage = read_usage(paths, root=tmp_path)
+    assert usage == {"cgroup_version": 2, "cpu_usage_nsec": 1_500_000_000,
+                     "memory_peak_bytes": 52428800, "memory_limit_bytes": None,
+                     "memory_limit_hits": 3, "oom_kills": 1}
+
+
+def test_podman_cleans_up_after_itself_unless_killed():
+    assert not podman_left_container("success", "exited", "0")
+    assert not podman_left_container("exit-code", "exited", "1")
+    assert not podman_left_container("exit-code", "exited", "137")  # payload killed, podman fine
+    assert podman_left_container("exit-code", "exited", "125")
+    assert podman_left_container("timeout", "exited", "143")
+    assert podman_left_container("signal", "killed", "KILL")
+
+
+def test_write_record_is_atomic_json(tmp_path: Path):
+    target = write_record(tmp_path / "t", {"service_result": "success"})
+    assert json.loads(target.read_text()) == {"service_result": "success"}
+    assert [p.name for p in target.parent.iterdir()] == ["exit.json"]
