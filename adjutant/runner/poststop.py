@@ -29,6 +29,7 @@ EXIT_RECORD = "exit.json"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Values cgroup v1 uses for "no limit" are near 2**63.
 V1_UNLIMITED = 2**62
+REMOVE_ATTEMPTS = 3
 
 
 def parse_proc_cgroup(text: str) -> dict[str, str]:
@@ -174,16 +175,27 @@ def main(argv: Optional[list[str]] = None) -> int:
     write_record(args.state_dir, record)
 
     if podman_left_container(result, exit_code, exit_status):
-        from adjutant.errors import AdjutantError
-        from adjutant.podman import remove_container_argv
-        from adjutant.process import run
-
-        try:
-            run(remove_container_argv(podman=args.podman, task_id=args.task_id), timeout=60)
-        except AdjutantError as exc:
-            print(f"adjutant: could not remove the task's container: {exc}", file=sys.stderr)
-            return 1
+        return remove_container(args.podman, args.task_id)
     return 0
+
+
+def remove_container(podman: Path, task_id: int) -> int:
+    """`podman rm --force` the task's container, twice if need be: when conmon
+    was killed with the rest of the unit, the first attempt only marks the
+    container stopped ("conmon exited prematurely") and the second removes it."""
+    from adjutant.errors import AdjutantError
+    from adjutant.podman import remove_container_argv
+    from adjutant.process import run
+
+    error: Optional[AdjutantError] = None
+    for _ in range(REMOVE_ATTEMPTS):
+        try:
+            run(remove_container_argv(podman=podman, task_id=task_id), timeout=60)
+            return 0
+        except AdjutantError as exc:
+            error = exc
+    print(f"adjutant: could not remove the task's container: {error}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

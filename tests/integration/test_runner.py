@@ -1,0 +1,268 @@
+"""The task runner against real systemd, podman and journald (test host only)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adjutant.config import Config
+from adjutant.runner.outcome import OutcomeKind
+from adjutant.runner.runner import TaskRunner
+from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
+from tests.integration.conftest import (
+    async_wait_until,
+    containers_of,
+    sh,
+    unit_property,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+MIB = 1024**2
+
+
+def spec(config: Config, task_id: int, script: str, **kwargs) -> TaskSpec:
+    return TaskSpec(task_id=task_id, image=config.task_image, command=("sh", "-c", script),
+                    description=f"Koji task {task_id}: test", **kwargs)  # fmt: skip
+
+
+def log_lines(config: Config, task_id: int) -> list[str]:
+    path = config.log_dir / str(task_id) / "container.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_ten_thousand_lines_reach_the_log_and_the_journal(config, new_task_id, tmp_path):
+    task_id = new_task_id()
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    # Print 10,000 numbered lines, then wait for the test to look at the unit.
+    script = ("seq -f 'line %g' 1 10000; printf '%s\\n' '$NOT_EXPANDED'; "
+              "while [ ! -e /gate/open ]; do sleep 0.05; done")  # fmt: skip
+
+    async def scenario():
+        runner = TaskRunner(config)
+        await runner.open(reattach=False)
+        await runner.launch(spec(config, task_id, script, mounts=(Mount(str(gate), "/gate"),)))
+        status = sh("systemctl", "status", "--no-pager", f"adjutant-task-{task_id}",
+                    check=False).stdout  # fmt: skip
+        assert "Active: active (running)" in status
+        assert f"Koji task {task_id}: test" in status
+        assert "adjutant.slice" in status
+        await async_wait_until(lambda: len(log_lines(config, task_id)) >= 10001, 30,
+                               "the log to fill while the task runs")  # fmt: skip
+        (gate / "open").touch()
+        outcome = await runner.wait(task_id)
+        await runner.release(task_id)
+        await runner.close()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.kind is OutcomeKind.SUCCEEDED, outcome.message
+    expected = [f"line {n}" for n in range(1, 10001)] + ["$NOT_EXPANDED"]
+    assert log_lines(config, task_id) == expected
+    journal = sh("journalctl", "-u", f"adjutant-task-{task_id}", "-o", "cat", "--no-pager").stdout
+    numbered = [line for line in journal.splitlines() if line.startswith("line ")]
+    assert numbered == expected[:-1]
+    assert outcome.usage.cpu_seconds is not None and outcome.usage.cpu_seconds > 0
+    assert outcome.usage.memory_peak_bytes is not None and outcome.usage.memory_peak_bytes > 0
+
+
+def test_memory_hog_is_killed_for_memory(config, new_task_id):
+    task_id = new_task_id()
+    limits = ResourceLimits(memory_max=64 * MIB, tasks_max=100)
+    hog = "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"
+
+    async def scenario():
+        runner = TaskRunner(config)
+        await runner.open(reattach=False)
+        await runner.launch(spec(config, task_id, hog, limits=limits))
+        outcome = await runner.wait(task_id)
+        await runner.release(task_id)
+        await runner.close()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.kind is OutcomeKind.OUT_OF_MEMORY, outcome.message
+    assert "memory limit of 64.0 MiB" in outcome.message
+    assert outcome.usage.memory_limit_bytes == 64 * MIB
+    assert "survived" not in log_lines(config, task_id)
+    assert containers_of(task_id) == []
+
+
+def test_task_past_its_runtime_limit_times_out(config, new_task_id):
+    task_id = new_task_id()
+
+    async def scenario():
+        runner = TaskRunner(config)
+        await runner.open(reattach=False)
+        await runner.launch(spec(config, task_id, "echo started; sleep 300",
+                                 limits=ResourceLimits(runtime_max=2)))  # fmt: skip
+        outcome = await runner.wait(task_id)
+        await runner.release(task_id)
+        await runner.close()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.kind is OutcomeKind.TIMED_OUT, outcome.message
+    assert "run-time limit of 2 s" in outcome.message
+    assert log_lines(config, task_id) == ["started"]
+    assert containers_of(task_id) == []
+
+
+@pytest.mark.parametrize("script", [
+    "echo started; sleep 300",
+    # a payload that ignores SIGTERM still goes, killed after cancel_grace
+    "trap '' TERM; echo started; while true; do sleep 1; done",
+], ids=["polite", "ignores-sigterm"])  # fmt: skip
+def test_cancel_stops_the_unit_and_leaves_no_container(config, new_task_id, script):
+    task_id = new_task_id()
+
+    async def scenario():
+        runner = TaskRunner(config)
+        await runner.open(reattach=False)
+        await runner.launch(spec(config, task_id, script))
+        await async_wait_until(lambda: log_lines(config, task_id) == ["started"], 20,
+                               "the task to start")  # fmt: skip
+        assert containers_of(task_id) == [f"adjutant-task-{task_id}"]
+        await runner.cancel(task_id)
+        wait_until(lambda: containers_of(task_id) == [], 5, "the container to be gone")
+        outcome = await runner.wait(task_id)
+        await runner.release(task_id)
+        await runner.close()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.kind is OutcomeKind.CANCELLED, outcome.message
+    conmon = sh("pgrep", "-f", f"conmon.*adjutant-task-{task_id}", check=False)
+    assert conmon.stdout == ""
+
+
+def run_task_in_a_process(config: Config, config_file: Path, task_id: int, script: str):
+    config_file.write_text(f"[adjutant]\nlog_dir = {config.log_dir}\n"
+                           f"state_dir = {config.state_dir}\ntask_image = {config.task_image}\n")  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "adjutant", "run-task", "--keep", "--config", str(config_file),
+         "--task-id", str(task_id), "--", "sh", "-c", script],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+SLOW_LINES = ("i=1; while [ $i -le 3000 ]; do echo \"line $i\"; "
+              "[ $((i % 300)) = 0 ] && sleep 0.25; i=$((i+1)); done")  # fmt: skip
+
+
+@pytest.mark.parametrize("finish_while_down", [False, True], ids=["running", "ended-while-down"])
+def test_runner_killed_mid_task_reattaches(config, new_task_id, tmp_path, finish_while_down):
+    task_id = new_task_id()
+    first = run_task_in_a_process(config, tmp_path / "kojid.conf", task_id, SLOW_LINES)
+    log = config.log_dir / str(task_id) / "container.log"
+    wait_until(lambda: log.exists() and len(log.read_text().splitlines()) >= 300, 30,
+               "the first runner to copy some of the log")  # fmt: skip
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert unit_property(task_id, "ActiveState") in ("active", "deactivating")
+    if finish_while_down:
+        wait_until(lambda: unit_property(task_id, "ActiveState") in ("inactive", "failed", ""),
+                   30, "the task to end while no runner follows it")  # fmt: skip
+
+    async def scenario():
+        runner = TaskRunner(config)
+        found = await runner.open()
+        assert task_id in found
+        outcome = await runner.wait(task_id)
+        await runner.release(task_id)
+        await runner.close()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.kind is OutcomeKind.SUCCEEDED, outcome.message
+    assert log.read_text().splitlines() == [f"line {n}" for n in range(1, 3001)]
+    assert not (config.state_dir / "tasks" / str(task_id)).exists()
+
+
+def test_eight_tasks_at_once_each_with_its_own_limits_outcome_and_log(config, new_task_id):
+    ids = [new_task_id() for _ in range(8)]
+    specs = [
+        spec(config, task_id, f"for n in $(seq 1 200); do echo task {task_id} line $n; done; "
+             f"exit {index}",
+             limits=ResourceLimits(memory_max=(64 + 16 * index) * MIB, tasks_max=50 + index))
+        for index, task_id in enumerate(ids)
+    ]  # fmt: skip
+
+    async def scenario():
+        runner = TaskRunner(config)
+        await runner.open(reattach=False)
+        await asyncio.gather(*(runner.launch(s) for s in specs))
+        limits_seen = {tid: unit_property(tid, "TasksMax") for tid in ids}
+        outcomes = await asyncio.gather(*(runner.wait(tid) for tid in ids))
+        for tid in ids:
+            await runner.release(tid)
+        await runner.close()
+        return limits_seen, outcomes
+
+    limits_seen, outcomes = asyncio.run(scenario())
+    for index, (task_id, outcome) in enumerate(zip(ids, outcomes)):
+        assert limits_seen[task_id] == str(50 + index)
+        assert outcome.task_id == task_id
+        assert outcome.exit_status == index
+        assert outcome.kind is (OutcomeKind.SUCCEEDED if index == 0 else OutcomeKind.FAILED)
+        assert outcome.usage.memory_limit_bytes == (64 + 16 * index) * MIB
+        assert log_lines(config, task_id) == [f"task {task_id} line {n}" for n in range(1, 201)]
+
+
+def test_mounts_and_environment_reach_the_container(config, new_task_id, tmp_path):
+    task_id = new_task_id()
+    writable, readonly = tmp_path / "rw", tmp_path / "ro"
+    writable.mkdir()
+    readonly.mkdir()
+    script = ('echo "$GREETING"; echo made > /out/file; '
+              'if touch /in/file 2>/dev/null; then echo ro-was-writable; fi; '
+              'ls /sys/class/net')  # fmt: skip
+
+    async def scenario():
+        runner = TaskRunner(config)
+        await runner.open(reattach=False)
+        await runner.launch(spec(config, task_id, script,
+                                 mounts=(Mount(str(writable), "/out", read_only=False),
+                                         Mount(str(readonly), "/in")),
+                                 environment={"GREETING": "hello $USER"}))  # fmt: skip
+        outcome = await runner.wait(task_id)
+        env_file = config.state_dir / "tasks" / str(task_id) / "container.env"
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        await runner.release(task_id)
+        await runner.close()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.kind is OutcomeKind.SUCCEEDED, outcome.message
+    # the environment arrived unexpanded; the only network interface is loopback
+    assert log_lines(config, task_id) == ["hello $USER", "lo"]
+    assert (writable / "file").read_text() == "made\n"
+    assert not (readonly / "file").exists()
+    unit_env = sh("systemctl", "show", f"adjutant-task-{task_id}", "-p", "Environment").stdout
+    assert "GREETING" not in unit_env
+
+
+def test_a_missing_image_fails_with_podmans_reason(config, new_task_id):
+    task_id = new_task_id()
+
+    async def scenario():
+        runner = TaskRunner(config)
+        await runner.open(reattach=False)
+        await runner.launch(TaskSpec(task_id=task_id, image="localhost/no-such-image:1",
+                                     command=("true",), description="missing image"))  # fmt: skip
+        outcome = await runner.wait(task_id)
+        await runner.release(task_id)
+        await runner.close()
+        return outcome
+
+    outcome = asyncio.run(scenario())
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.exit_status == 125
+    assert "podman could not run the container" in outcome.message
+    assert any("no-such-image" in line for line in outcome.log_tail)
