@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adjutant.config import Config  # noqa: E402
-from adjutant.runner.runner import TaskRunner  # noqa: E402
-from adjutant.runner.spec import ResourceLimits, TaskSpec  # noqa: E402
+from adjutant.config import Config
+from adjutant.runner.runner import TaskRunner
+from adjutant.runner.spec import ResourceLimits, TaskSpec
 
 IMAGE = "localhost/adjutant-buildroot:trixie"
 BASE_TASK_ID = 900_000_000

@@ -161,6 +161,9 @@ class TaskRunner:
             raise
         if result != "done":
             log.warning("task %s: start job of %s ended with '%s'", task_id, unit, result)
+        # Signals about an earlier unit of this name (reset just above) may still
+        # be on their way; systemd's answer now is the state of this one.
+        await self._events.refresh(watch)
         task.follower = asyncio.ensure_future(self._follow(task))
 
     async def _start_unit(self, unit: str, props: list[Property]) -> str:

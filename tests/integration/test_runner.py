@@ -144,7 +144,8 @@ def test_cancel_stops_the_unit_and_leaves_no_container(config, new_task_id, scri
 
 def run_task_in_a_process(config: Config, config_file: Path, task_id: int, script: str):
     config_file.write_text(f"[adjutant]\nlog_dir = {config.log_dir}\n"
-                           f"state_dir = {config.state_dir}\ntask_image = {config.task_image}\n")  # fmt: skip
+                           f"state_dir = {config.state_dir}\n"
+                           f"task_image = {config.task_image}\n")  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "-m", "adjutant", "run-task", "--keep", "--config", str(config_file),
          "--task-id", str(task_id), "--", "sh", "-c", script],
