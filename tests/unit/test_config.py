@@ -66,3 +66,9 @@ def test_every_setting_is_documented():
     page = config.docs_markdown()
     for field in config.settings_table():
         assert f"`{field.name}`" in page
+
+
+def test_the_settings_page_is_current():
+    page = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
+    regenerate = "regenerate: adjutant config docs > docs/settings.md"
+    assert page == config.docs_markdown() + "\n", regenerate
