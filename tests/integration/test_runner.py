@@ -6,12 +6,14 @@ import asyncio
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Callable, Optional
 
 import pytest
 
 from adjutant.config import Config
-from adjutant.runner.outcome import OutcomeKind
+from adjutant.runner.outcome import Outcome, OutcomeKind
 from adjutant.runner.runner import TaskRunner
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 from tests.integration.conftest import (
@@ -31,6 +33,22 @@ def spec(config: Config, task_id: int, script: str, **kwargs) -> TaskSpec:
                     description=f"Koji task {task_id}: test", **kwargs)  # fmt: skip
 
 
+async def run_to_end(config: Config, task: TaskSpec,
+                     during: Optional[Callable[[TaskRunner], Awaitable[None]]] = None) -> Outcome:
+    """Run one task through a fresh runner: launch, `during` (if any), wait, release."""
+    runner = TaskRunner(config)
+    await runner.open(reattach=False)
+    try:
+        await runner.launch(task)
+        if during is not None:
+            await during(runner)
+        outcome = await runner.wait(task.task_id)
+        await runner.release(task.task_id)
+        return outcome
+    finally:
+        await runner.close()
+
+
 def log_lines(config: Config, task_id: int) -> list[str]:
     path = config.log_dir / str(task_id) / "container.log"
     return path.read_text().splitlines() if path.exists() else []
@@ -44,10 +62,7 @@ def test_ten_thousand_lines_reach_the_log_and_the_journal(config, new_task_id, t
     script = ("seq -f 'line %g' 1 10000; printf '%s\\n' '$NOT_EXPANDED'; "
               "while [ ! -e /gate/open ]; do sleep 0.05; done")  # fmt: skip
 
-    async def scenario():
-        runner = TaskRunner(config)
-        await runner.open(reattach=False)
-        await runner.launch(spec(config, task_id, script, mounts=(Mount(str(gate), "/gate"),)))
+    async def during(runner: TaskRunner) -> None:
         status = sh("systemctl", "status", "--no-pager", f"adjutant-task-{task_id}",
                     check=False).stdout  # fmt: skip
         assert "Active: active (running)" in status
@@ -56,12 +71,9 @@ def test_ten_thousand_lines_reach_the_log_and_the_journal(config, new_task_id, t
         await async_wait_until(lambda: len(log_lines(config, task_id)) >= 10001, 30,
                                "the log to fill while the task runs")  # fmt: skip
         (gate / "open").touch()
-        outcome = await runner.wait(task_id)
-        await runner.release(task_id)
-        await runner.close()
-        return outcome
 
-    outcome = asyncio.run(scenario())
+    task = spec(config, task_id, script, mounts=(Mount(str(gate), "/gate"),))
+    outcome = asyncio.run(run_to_end(config, task, during))
     assert outcome.kind is OutcomeKind.SUCCEEDED, outcome.message
     expected = [f"line {n}" for n in range(1, 10001)] + ["$NOT_EXPANDED"]
     assert log_lines(config, task_id) == expected
@@ -77,16 +89,7 @@ def test_memory_hog_is_killed_for_memory(config, new_task_id):
     limits = ResourceLimits(memory_max=64 * MIB, tasks_max=100)
     hog = "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"
 
-    async def scenario():
-        runner = TaskRunner(config)
-        await runner.open(reattach=False)
-        await runner.launch(spec(config, task_id, hog, limits=limits))
-        outcome = await runner.wait(task_id)
-        await runner.release(task_id)
-        await runner.close()
-        return outcome
-
-    outcome = asyncio.run(scenario())
+    outcome = asyncio.run(run_to_end(config, spec(config, task_id, hog, limits=limits)))
     assert outcome.kind is OutcomeKind.OUT_OF_MEMORY, outcome.message
     assert "memory limit of 64.0 MiB" in outcome.message
     assert outcome.usage.memory_limit_bytes == 64 * MIB
@@ -97,17 +100,8 @@ def test_memory_hog_is_killed_for_memory(config, new_task_id):
 def test_task_past_its_runtime_limit_times_out(config, new_task_id):
     task_id = new_task_id()
 
-    async def scenario():
-        runner = TaskRunner(config)
-        await runner.open(reattach=False)
-        await runner.launch(spec(config, task_id, "echo started; sleep 300",
-                                 limits=ResourceLimits(runtime_max=2)))  # fmt: skip
-        outcome = await runner.wait(task_id)
-        await runner.release(task_id)
-        await runner.close()
-        return outcome
-
-    outcome = asyncio.run(scenario())
+    task = spec(config, task_id, "echo started; sleep 300", limits=ResourceLimits(runtime_max=2))
+    outcome = asyncio.run(run_to_end(config, task))
     assert outcome.kind is OutcomeKind.TIMED_OUT, outcome.message
     assert "run-time limit of 2 s" in outcome.message
     assert log_lines(config, task_id) == ["started"]
@@ -122,21 +116,14 @@ def test_task_past_its_runtime_limit_times_out(config, new_task_id):
 def test_cancel_stops_the_unit_and_leaves_no_container(config, new_task_id, script):
     task_id = new_task_id()
 
-    async def scenario():
-        runner = TaskRunner(config)
-        await runner.open(reattach=False)
-        await runner.launch(spec(config, task_id, script))
+    async def during(runner: TaskRunner) -> None:
         await async_wait_until(lambda: log_lines(config, task_id) == ["started"], 20,
                                "the task to start")  # fmt: skip
         assert containers_of(task_id) == [f"adjutant-task-{task_id}"]
         await runner.cancel(task_id)
         wait_until(lambda: containers_of(task_id) == [], 5, "the container to be gone")
-        outcome = await runner.wait(task_id)
-        await runner.release(task_id)
-        await runner.close()
-        return outcome
 
-    outcome = asyncio.run(scenario())
+    outcome = asyncio.run(run_to_end(config, spec(config, task_id, script), during))
     assert outcome.kind is OutcomeKind.CANCELLED, outcome.message
     conmon = sh("pgrep", "-f", f"conmon.*adjutant-task-{task_id}", check=False)
     assert conmon.stdout == ""
@@ -225,21 +212,14 @@ def test_mounts_and_environment_reach_the_container(config, new_task_id, tmp_pat
               'if touch /in/file 2>/dev/null; then echo ro-was-writable; fi; '
               'ls /sys/class/net')  # fmt: skip
 
-    async def scenario():
-        runner = TaskRunner(config)
-        await runner.open(reattach=False)
-        await runner.launch(spec(config, task_id, script,
-                                 mounts=(Mount(str(writable), "/out", read_only=False),
-                                         Mount(str(readonly), "/in")),
-                                 environment={"GREETING": "hello $USER"}))  # fmt: skip
-        outcome = await runner.wait(task_id)
+    async def during(runner: TaskRunner) -> None:
         env_file = config.state_dir / "tasks" / str(task_id) / "container.env"
         assert env_file.stat().st_mode & 0o777 == 0o600
-        await runner.release(task_id)
-        await runner.close()
-        return outcome
 
-    outcome = asyncio.run(scenario())
+    task = spec(config, task_id, script,
+                mounts=(Mount(str(writable), "/out", read_only=False), Mount(str(readonly), "/in")),
+                environment={"GREETING": "hello $USER"})  # fmt: skip
+    outcome = asyncio.run(run_to_end(config, task, during))
     assert outcome.kind is OutcomeKind.SUCCEEDED, outcome.message
     # the environment arrived unexpanded; the only network interface is loopback
     assert log_lines(config, task_id) == ["hello $USER", "lo"]
@@ -252,17 +232,9 @@ def test_mounts_and_environment_reach_the_container(config, new_task_id, tmp_pat
 def test_a_missing_image_fails_with_podmans_reason(config, new_task_id):
     task_id = new_task_id()
 
-    async def scenario():
-        runner = TaskRunner(config)
-        await runner.open(reattach=False)
-        await runner.launch(TaskSpec(task_id=task_id, image="localhost/no-such-image:1",
-                                     command=("true",), description="missing image"))  # fmt: skip
-        outcome = await runner.wait(task_id)
-        await runner.release(task_id)
-        await runner.close()
-        return outcome
-
-    outcome = asyncio.run(scenario())
+    task = TaskSpec(task_id=task_id, image="localhost/no-such-image:1", command=("true",),
+                    description="missing image")  # fmt: skip
+    outcome = asyncio.run(run_to_end(config, task))
     assert outcome.kind is OutcomeKind.FAILED
     assert outcome.exit_status == 125
     assert "podman could not run the container" in outcome.message
