@@ -102,6 +102,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="keep the unit and state after it ends (default: release them)")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
 
+    daemon = sub.add_parser("daemon", help="run the build worker (what adjutant.service runs)")
+    daemon.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+    drain = sub.add_parser("drain", help="stop every task of this host and free it on the hub "
+                           "(stop the daemon first)")
+    drain.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+
     cfg = sub.add_parser("config", help="settings")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     cfg_sub.add_parser("docs", help="print the settings reference (markdown)")
@@ -112,11 +118,21 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = _build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+    quiet = logging.INFO if args.command == "daemon" else logging.WARNING
+    logging.basicConfig(level=logging.DEBUG if args.verbose else quiet,
                         format="adjutant: %(message)s")  # fmt: skip
     try:
         if args.command == "run-task":
             return asyncio.run(_run_task(args))
+        if args.command in ("daemon", "drain"):
+            from adjutant import daemon
+
+            config = daemon.load_config(args.config)
+            if config.log_level and not args.verbose:
+                logging.getLogger().setLevel(config.log_level.upper())
+            daemon.warn_about_unused(config)
+            serve = daemon.serve if args.command == "daemon" else daemon.drain
+            return asyncio.run(serve(config))
         if args.command == "config":
             if args.config_command == "docs":
                 print(config_module.docs_markdown())

@@ -117,8 +117,324 @@ def setting(
     )
 
 
+def _parse_text(text: str) -> str:
+    return text.strip()
+
+
+def _parse_optional_text(text: str) -> Optional[str]:
+    return text.strip() or None
+
+
+def _parse_optional_path(text: str) -> Optional[Path]:
+    return _parse_path(text) if text.strip() else None
+
+
+def _parse_url(text: str) -> str:
+    value = text.strip()
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{text!r} is not an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _parse_optional_int(text: str) -> Optional[int]:
+    return _parse_int(text) if text.strip() else None
+
+
+def _parse_non_negative_int(text: str) -> int:
+    value = _parse_int(text)
+    if value < 0:
+        raise ValueError(f"{text!r} must not be negative")
+    return value
+
+
+# RLIMIT_* keys and the unit property each becomes (systemd.exec(5))
+RLIMIT_PROPERTIES = {
+    "RLIMIT_AS": "LimitAS", "RLIMIT_CORE": "LimitCORE", "RLIMIT_CPU": "LimitCPU",
+    "RLIMIT_DATA": "LimitDATA", "RLIMIT_FSIZE": "LimitFSIZE", "RLIMIT_MEMLOCK": "LimitMEMLOCK",
+    "RLIMIT_NOFILE": "LimitNOFILE", "RLIMIT_NPROC": "LimitNPROC", "RLIMIT_RSS": "LimitRSS",
+    "RLIMIT_STACK": "LimitSTACK",
+}  # fmt: skip
+
+
+def _parse_rlimit(text: str) -> str:
+    parts = text.split()
+    if not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{text!r} is not a limit: one number, or two (soft hard)")
+    if len(parts) == 2 and int(parts[0]) > int(parts[1]):
+        raise ValueError(f"{text!r}: the soft limit is above the hard limit")
+    return " ".join(parts)
+
+
+def _parse_list(text: str) -> tuple[str, ...]:
+    return tuple(text.replace(",", " ").split())
+
+
+# kojid's settings that adjutant accepts so that an existing kojid.conf works
+# unchanged, but has no use for (they configure mock, Maven, images, mail).
+UNUSED = "kojid's; accepted so an existing kojid.conf works, not used by adjutant."
+
+
 @dataclass(frozen=True)
 class Config:
+    # ---- [kojid]: kojid's own keys, names, meanings and defaults ----------------
+    server: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_url, kind="URL",
+        doc="The hub's XML-RPC URL, e.g. https://koji.example.com/kojihub. Required.",
+    )  # fmt: skip
+    topurl: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_url, kind="URL",
+        doc="Base URL of the hub's files (work/, repos/, packages/). Required.",
+    )  # fmt: skip
+    topdir: Path = setting(
+        Path("/mnt/koji"), section=KOJID, parse=_parse_path, kind="path",
+        doc="Where the hub's files are mounted (repos, for createrepo).",
+    )  # fmt: skip
+    workdir: Path = setting(
+        Path("/var/tmp/koji"), section=KOJID, parse=_parse_path, kind="path",
+        doc="Task work directories: <workdir>/tasks/<id % 10000>/<id>.",
+    )  # fmt: skip
+    sleeptime: int = setting(
+        15, section=KOJID, parse=_parse_positive_int, kind="seconds",
+        doc="Seconds between polls of the hub when no task was taken.",
+    )  # fmt: skip
+    maxjobs: int = setting(
+        10, section=KOJID, parse=_parse_positive_int, kind="integer",
+        doc="Most tasks this host runs at once, whatever their weight.",
+    )  # fmt: skip
+    minspace: int = setting(
+        8192, section=KOJID, parse=_parse_non_negative_int, kind="MiB",
+        doc="Take no task while the work directory's file system has less free space (MiB).",
+    )  # fmt: skip
+    cert: Optional[Path] = setting(
+        None, section=KOJID, parse=_parse_optional_path, kind="path",
+        doc="Client certificate (PEM with key) for SSL login; default /etc/kojid/client.crt "
+            "if that file exists.",
+    )  # fmt: skip
+    serverca: Optional[Path] = setting(
+        None, section=KOJID, parse=_parse_optional_path, kind="path",
+        doc="CA that signed the hub's certificate; default /etc/kojid/serverca.crt if that "
+            "file exists, else the system's CAs.",
+    )  # fmt: skip
+    user: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_optional_text, kind="text",
+        doc="User name for password login (used when there is no certificate).",
+    )  # fmt: skip
+    password: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_optional_text, kind="text",
+        doc="Password for password login. Never logged, never given to a task.",
+    )  # fmt: skip
+    krb_principal: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_optional_text, kind="text",
+        doc="Kerberos principal for GSSAPI login; default host_principal_format with this "
+            "host's name.",
+    )  # fmt: skip
+    host_principal_format: str = setting(
+        "compile/%s@EXAMPLE.COM", section=KOJID, parse=_parse_text, kind="text",
+        doc="Principal for GSSAPI login when krb_principal is not set; %s is the host name.",
+    )  # fmt: skip
+    keytab: Path = setting(
+        Path("/etc/kojid/kojid.keytab"), section=KOJID, parse=_parse_path, kind="path",
+        doc="Keytab for GSSAPI login.",
+    )  # fmt: skip
+    ccache: Path = setting(
+        Path("/var/tmp/kojid.ccache"), section=KOJID, parse=_parse_path, kind="path",
+        doc="Credential cache for GSSAPI login.",
+    )  # fmt: skip
+    no_ssl_verify: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Do not verify the hub's certificate (for tests only).",
+    )  # fmt: skip
+    timeout: Optional[int] = setting(
+        None, section=KOJID, parse=_parse_optional_int, kind="seconds",
+        doc="Time-out of one hub request; empty for koji's default.",
+    )  # fmt: skip
+    retry_interval: int = setting(
+        60, section=KOJID, parse=_parse_non_negative_int, kind="seconds",
+        doc="Seconds between retries of a failed hub call.",
+    )  # fmt: skip
+    max_retries: int = setting(
+        120, section=KOJID, parse=_parse_non_negative_int, kind="integer",
+        doc="Retries of a failed hub call before it is given up (a finished task's result "
+            "is kept and delivered later all the same).",
+    )  # fmt: skip
+    offline_retry: bool = setting(
+        True, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Keep retrying, without counting, while the hub says it is offline.",
+    )  # fmt: skip
+    offline_retry_interval: int = setting(
+        120, section=KOJID, parse=_parse_non_negative_int, kind="seconds",
+        doc="Seconds between retries while the hub is offline.",
+    )  # fmt: skip
+    use_fast_upload: bool = setting(
+        True, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Upload files with fastUpload (checked chunks) rather than the legacy uploadFile.",
+    )  # fmt: skip
+    packager: str = setting(
+        "Koji", section=KOJID, parse=_parse_text, kind="text",
+        doc="%packager of the RPMs built here.",
+    )  # fmt: skip
+    vendor: str = setting(
+        "Koji", section=KOJID, parse=_parse_text, kind="text",
+        doc="%vendor of the RPMs built here.",
+    )  # fmt: skip
+    distribution: str = setting(
+        "Koji", section=KOJID, parse=_parse_text, kind="text",
+        doc="%distribution of the RPMs built here.",
+    )  # fmt: skip
+    rpmbuild_timeout: int = setting(
+        86400, section=KOJID, parse=_parse_positive_int, kind="seconds",
+        doc="Longest a build may run; its unit's RuntimeMaxSec=.",
+    )  # fmt: skip
+    allowed_scms: str = setting(
+        "", section=KOJID, parse=_parse_text, kind="text",
+        doc="SCMs builds may check out from: host:repository[:use_common[:source_cmd]], "
+            "space separated.",
+    )  # fmt: skip
+    allowed_scms_use_config: bool = setting(
+        True, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Check SCM URLs against allowed_scms.",
+    )  # fmt: skip
+    allowed_scms_use_policy: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Check SCM URLs against the hub's build_from_scm policy.",
+    )  # fmt: skip
+    allow_password_in_scm_url: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Allow a password in an SCM URL.",
+    )  # fmt: skip
+    scm_credentials_dir: Optional[Path] = setting(
+        None, section=KOJID, parse=_parse_optional_path, kind="path",
+        doc="Credentials for SCM checkouts; bound into the checkout container only.",
+    )  # fmt: skip
+    support_rpm_source_layout: bool = setting(
+        True, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Accept SCM checkouts with a SPECS/ and SOURCES/ layout.",
+    )  # fmt: skip
+    use_createrepo_c: bool = setting(
+        True, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Use createrepo_c (adjutant always does).",
+    )  # fmt: skip
+    createrepo_skip_stat: bool = setting(
+        True, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="createrepo --skip-stat when updating a repo.",
+    )  # fmt: skip
+    createrepo_update: bool = setting(
+        True, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="Reuse the previous repo's metadata when making a new one.",
+    )  # fmt: skip
+    copy_old_repodata: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="newRepo copies unchanged repodata from the previous repo.",
+    )  # fmt: skip
+    distrepo_skip_stat: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="createrepo --skip-stat for distRepo.",
+    )  # fmt: skip
+    build_arch_can_fail: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean",
+        doc="A failed buildArch does not cancel its sibling arches.",
+    )  # fmt: skip
+    literal_task_arches: str = setting(
+        "", section=KOJID, parse=_parse_text, kind="text",
+        doc="Arch globs that are not canonicalized.",
+    )  # fmt: skip
+    xz_options: str = setting(
+        "-z6T0", section=KOJID, parse=_parse_text, kind="text",
+        doc="xz options for compressed outputs.",
+    )  # fmt: skip
+    log_level: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_optional_text, kind="text",
+        doc="Log level of the daemon (DEBUG, INFO, WARNING, ERROR).",
+    )  # fmt: skip
+    log_timestamps: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean", doc=UNUSED,
+    )  # fmt: skip
+    admin_emails: str = setting(
+        "", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
+    )  # fmt: skip
+    pluginpath: str = setting(
+        "/usr/lib/koji-builder-plugins", section=KOJID, parse=_parse_text, kind="text",
+        doc=UNUSED,
+    )  # fmt: skip
+    plugin: tuple[str, ...] = setting(
+        (), section=KOJID, parse=_parse_list, kind="list",
+        doc="kojid builder plugins; adjutant cannot load them and says so at start.",
+    )  # fmt: skip
+    plugins: tuple[str, ...] = setting(
+        (), section=KOJID, parse=_parse_list, kind="list", doc="The same as plugin.",
+    )  # fmt: skip
+    task_avail_delay: int = setting(
+        300, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
+    )  # fmt: skip
+    buildroot_basic_cleanup_delay: int = setting(
+        120, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
+    )  # fmt: skip
+    buildroot_final_cleanup_delay: int = setting(
+        86400, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
+    )  # fmt: skip
+    failed_buildroot_lifetime: int = setting(
+        14400, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
+    )  # fmt: skip
+    mockdir: Path = setting(
+        Path("/var/lib/mock"), section=KOJID, parse=_parse_path, kind="path", doc=UNUSED,
+    )  # fmt: skip
+    mockuser: str = setting(
+        "kojibuilder", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
+    )  # fmt: skip
+    mockhost: str = setting(
+        "koji-linux-gnu", section=KOJID, parse=_parse_text, kind="text",
+        doc="%_host of the RPMs built here.",
+    )  # fmt: skip
+    chroot_tmpdir: str = setting(
+        "/chroot_tmpdir", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
+    )  # fmt: skip
+    mock_bootstrap_image: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean", doc=UNUSED,
+    )  # fmt: skip
+    yum_proxy: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_optional_text, kind="URL",
+        doc="Proxy for the buildroot's package downloads.",
+    )  # fmt: skip
+    maven_repo_ignore: str = setting(
+        "*.md5 *.sha1 maven-metadata*.xml _maven.repositories resolver-status.properties "
+        "*.lastUpdated", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
+    )  # fmt: skip
+    oz_install_timeout: int = setting(
+        0, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
+    )  # fmt: skip
+    allow_noverifyssl: bool = setting(
+        False, section=KOJID, parse=_parse_bool, kind="boolean", doc=UNUSED,
+    )  # fmt: skip
+    smtphost: str = setting(
+        "example.com", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
+    )  # fmt: skip
+    smtp_user: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_optional_text, kind="text", doc=UNUSED,
+    )  # fmt: skip
+    smtp_pass: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_optional_text, kind="text", doc=UNUSED,
+    )  # fmt: skip
+    from_addr: str = setting(
+        "Koji Build System <buildsys@example.com>", section=KOJID, parse=_parse_text,
+        kind="text", doc=UNUSED,
+    )  # fmt: skip
+    rlimits: tuple[tuple[str, str], ...] = setting(
+        (), section=KOJID, parse=_parse_rlimit, kind="RLIMIT_* keys",
+        doc="RLIMIT_NOFILE = 4096 or = 4096 8192 (soft, hard): resource limits, applied to "
+            "every task unit as LimitNOFILE= and so on (kojid applied them to itself).",
+    )  # fmt: skip
+    pkgurl: Optional[str] = setting(
+        None, section=KOJID, parse=_parse_optional_text, kind="URL",
+        doc="Obsolete in kojid too; accepted and ignored.",
+    )  # fmt: skip
+
+    # ---- [adjutant]: the daemon ----------------------------------------------
+    force_lock: bool = setting(
+        True, section=ADJUTANT, parse=_parse_bool, kind="boolean",
+        doc="Take over the host's exclusive hub session if another (a crashed adjutant) "
+            "holds it, as kojid.service's --force-lock does.",
+    )  # fmt: skip
+
     # ---- [adjutant]: task units -------------------------------------------------
     log_dir: Path = setting(
         Path("/mnt/koji/logs"), section=ADJUTANT, parse=_parse_path, kind="path",
@@ -193,6 +509,7 @@ def parse_values(
     known = _lookup()
     sections = {f.metadata["section"] for f in settings_table()}
     changes: dict[str, Any] = {}
+    rlimits: list[tuple[str, str]] = []
     for section, keys in values.items():
         if section in ignore_sections:
             continue
@@ -203,6 +520,15 @@ def parse_values(
                 + ")"
             )
         for key, text in keys.items():
+            if section == KOJID and key.upper().startswith("RLIMIT_"):
+                name = key.upper()
+                if name not in RLIMIT_PROPERTIES:
+                    raise ConfigError(f"{source}: [{section}] unknown resource limit {name!r}")
+                try:
+                    rlimits.append((name, _parse_rlimit(text)))
+                except ValueError as exc:
+                    raise ConfigError(f"{source}: [{section}] {name} = {text!r}: {exc}") from None
+                continue
             entry = known.get((section, key))
             if entry is None:
                 raise ConfigError(f"{source}: [{section}] unknown key {key!r}")
@@ -210,7 +536,16 @@ def parse_values(
                 changes[entry.name] = entry.metadata["parse"](text)
             except ValueError as exc:
                 raise ConfigError(f"{source}: [{section}] {key} = {text!r}: {exc}") from None
+    if rlimits:
+        changes["rlimits"] = tuple(sorted(rlimits))
     return Config(**changes)
+
+
+def require_hub(config: Config, source: str) -> None:
+    """The daemon needs the hub: server and topurl have no defaults."""
+    for key in ("server", "topurl"):
+        if getattr(config, key) is None:
+            raise ConfigError(f"{source}: [{KOJID}] {key} is required")
 
 
 def load(path: Union[str, Path] = DEFAULT_CONFIG_FILE) -> Config:

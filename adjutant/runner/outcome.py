@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from adjutant.quantities import format_size
@@ -103,6 +103,20 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.kind is OutcomeKind.SUCCEEDED
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        data["log_tail"] = list(self.log_tail)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Outcome:
+        values = dict(data)
+        values["kind"] = OutcomeKind(values["kind"])
+        values["usage"] = Usage(**values["usage"])
+        values["log_tail"] = tuple(values.get("log_tail") or ())
+        return cls(**values)
 
     def summary(self) -> str:
         """One line: the message and what the task consumed."""

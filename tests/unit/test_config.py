@@ -72,3 +72,52 @@ def test_the_settings_page_is_current():
     page = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
     regenerate = "regenerate: adjutant config docs > docs/settings.md"
     assert page == config.docs_markdown() + "\n", regenerate
+
+
+KOJID_CONF = Path(__file__).resolve().parents[1] / "data" / "kojid.conf"
+
+
+def test_an_existing_kojid_conf_loads_unchanged():
+    loaded = config.load(KOJID_CONF)
+    assert loaded.server == "https://koji.example.com/kojihub"
+    assert loaded.topurl == "https://koji.example.com/kojifiles"
+    assert loaded.workdir == Path("/tmp/koji")
+    assert loaded.maxjobs == 10 and loaded.sleeptime == 15 and loaded.minspace == 8192
+    assert loaded.cert == Path("/etc/kojid/client.crt")
+    assert loaded.mockhost == "redhat-linux-gnu"
+    assert loaded.use_createrepo_c is True
+    assert loaded.rlimits == (("RLIMIT_NOFILE", "4096 8192"),)
+    assert loaded.plugins == ("runroot",)
+    config.require_hub(loaded, str(KOJID_CONF))
+
+
+def test_kojid_defaults_are_kojids():
+    defaults = config.Config()
+    assert (defaults.sleeptime, defaults.maxjobs, defaults.minspace) == (15, 10, 8192)
+    assert (defaults.retry_interval, defaults.max_retries) == (60, 120)
+    assert (defaults.offline_retry, defaults.offline_retry_interval) == (True, 120)
+    assert defaults.workdir == Path("/var/tmp/koji") and defaults.topdir == Path("/mnt/koji")
+    assert (defaults.packager, defaults.vendor, defaults.distribution) == ("Koji",) * 3
+
+
+@pytest.mark.parametrize("text,message", [
+    # kojid rejects the documented-but-unknown keepalive and ca, and so do we
+    ("[kojid]\nkeepalive = True\n", "[kojid] unknown key 'keepalive'"),
+    ("[kojid]\nca = /etc/ca.crt\n", "[kojid] unknown key 'ca'"),
+    ("[kojid]\nmaxjobs = many\n", "[kojid] maxjobs = 'many': 'many' is not a whole number"),
+    ("[kojid]\nserver = koji.example.com\n", "is not an http:// or https:// URL"),
+    ("[kojid]\nRLIMIT_NOFILE = lots\n", "RLIMIT_NOFILE = 'lots'"),
+    ("[kojid]\nRLIMIT_BOGUS = 1\n", "unknown resource limit 'RLIMIT_BOGUS'"),
+    ("[kojid]\noffline_retry = perhaps\n", "'perhaps' is not a boolean"),
+])
+def test_bad_kojid_values(tmp_path: Path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert message in str(caught.value)
+
+
+def test_the_daemon_needs_server_and_topurl(tmp_path: Path):
+    loaded = config.load(write(tmp_path, "[kojid]\nserver = http://hub/kojihub\n"))
+    with pytest.raises(ConfigError, match=r"\[kojid\] topurl is required"):
+        config.require_hub(loaded, "kojid.conf")

@@ -106,3 +106,11 @@ def test_signal_names_from_the_record():
     outcome = classify(task_id=12, record=record("signal", "killed", "SEGV"), properties=None,
                        cancelled=False)
     assert outcome.message == "failed: podman was killed by SIGSEGV"
+
+
+def test_outcome_dict_round_trip():
+    rec = record("exit-code", "exited", "137", memory_peak_bytes=128 * MIB,
+                 memory_limit_bytes=128 * MIB, memory_limit_hits=3, cpu_usage_nsec=10**9)
+    outcome = classify(task_id=13, record=rec, properties=None, cancelled=False)
+    from adjutant.runner.outcome import Outcome
+    assert Outcome.from_dict(outcome.to_dict()) == outcome

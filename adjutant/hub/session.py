@@ -1,0 +1,179 @@
+"""The hub client: the only code that talks to the Koji hub.
+
+Built on koji's own `ClientSession` (XML-RPC with koji's marshalling, session
+headers, call numbers, retries, fastUpload).  `Hub` wraps one session:
+
+- calls run on worker threads (koji is blocking) and never on the event loop;
+- calls on one session are serialized, because the hub requires each
+  session's call numbers to increase strictly (a concurrent task needs its
+  own subsession, see `Hub.subsession`);
+- koji's own retry settings (max_retries, retry_interval, offline_retry,
+  offline_retry_interval) come from kojid.conf, as for kojid; a call that
+  still fails raises `HubError`, and callers that must not lose a result
+  keep it (outbox.py) and try again later.
+
+Login follows kojid: a client certificate if one is configured (or
+/etc/kojid/client.crt exists), else user and password, else GSSAPI with a
+keytab; then `exclusiveSession` (forced by default, like kojid.service's
+--force-lock: the other holder is this host's own crashed daemon).  koji
+renews an expired session by itself (`renew_expired_session`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+from adjutant.config import Config
+from adjutant.errors import AdjutantError, ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CERT = Path("/etc/kojid/client.crt")
+DEFAULT_SERVERCA = Path("/etc/kojid/serverca.crt")
+# Calls of all sessions share these threads; a session uses one at a time.
+_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hub")
+
+
+class HubError(AdjutantError):
+    """A hub call failed: the hub said no (a fault) or could not be reached."""
+
+    def __init__(self, method: str, cause: BaseException) -> None:
+        self.method = method
+        self.cause = cause
+        self.fault_code: Optional[int] = getattr(cause, "faultCode", None)
+        text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        super().__init__(f"hub call {method} failed: {text}")
+
+    @property
+    def unreachable(self) -> bool:
+        """The hub was not reached (as opposed to answering with a fault)."""
+        import koji
+
+        return not isinstance(self.cause, (koji.GenericError, koji.xmlrpcplus.Fault))
+
+
+def session_options(config: Config) -> dict[str, Any]:
+    """The options koji's ClientSession takes from kojid.conf (no secrets logged)."""
+    opts: dict[str, Any] = {
+        "max_retries": config.max_retries,
+        "retry_interval": config.retry_interval,
+        "offline_retry": config.offline_retry,
+        "offline_retry_interval": config.offline_retry_interval,
+        "use_fast_upload": config.use_fast_upload,
+        "no_ssl_verify": config.no_ssl_verify,
+    }
+    if config.timeout is not None:
+        opts["timeout"] = config.timeout
+    serverca = config.serverca or (DEFAULT_SERVERCA if DEFAULT_SERVERCA.exists() else None)
+    if serverca is not None:
+        opts["serverca"] = str(serverca)
+    if config.user is not None:
+        opts["user"] = config.user
+        opts["password"] = config.password or ""
+    return opts
+
+
+def login_method(config: Config) -> str:
+    """Which login kojid would use: 'ssl', 'password' or 'gssapi'."""
+    cert = config.cert or (DEFAULT_CERT if DEFAULT_CERT.exists() else None)
+    if cert is not None:
+        return "ssl"
+    if config.user is not None:
+        return "password"
+    return "gssapi"
+
+
+class Hub:
+    """One hub session; its calls are serialized and run off the event loop."""
+
+    def __init__(self, session: Any, *, name: str) -> None:
+        self.session = session
+        self.name = name
+        self._lock = threading.Lock()
+
+    def call_blocking(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            try:
+                return self.session.callMethod(method, *args, **kwargs)
+            except Exception as exc:
+                raise HubError(method, exc) from exc
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call `method` ('host.getTasks', 'getTaskInfo', ...) with koji's marshalling."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_POOL, lambda: self.call_blocking(method, *args,
+                                                                           **kwargs))  # fmt: skip
+
+    async def subsession(self, name: str) -> Hub:
+        """A subsession for one task, as kojid makes one per task."""
+
+        def make() -> Any:
+            with self._lock:
+                try:
+                    return self.session.subsession()
+                except Exception as exc:
+                    raise HubError("subsession", exc) from exc
+
+        sub = await asyncio.get_running_loop().run_in_executor(_POOL, make)
+        return Hub(sub, name=name)
+
+    @property
+    def session_id(self) -> Optional[int]:
+        sinfo = getattr(self.session, "sinfo", None) or {}
+        return sinfo.get("session-id")
+
+    async def logout_child(self, child: Hub) -> None:
+        session_id = child.session_id
+        if session_id is not None:
+            await self.call("logoutChild", session_id)
+
+    async def upload(self, local: Path, relpath: str, name: Optional[str] = None) -> None:
+        """Upload a file to the hub's work/<relpath>/ (fastUpload, checksums verified)."""
+
+        def upload() -> None:
+            with self._lock:
+                try:
+                    self.session.uploadWrapper(str(local), relpath, name=name)
+                except Exception as exc:
+                    raise HubError(f"upload of {local.name}", exc) from exc
+
+        await asyncio.get_running_loop().run_in_executor(_POOL, upload)
+
+
+def connect(config: Config, *, source: str = "kojid.conf") -> Hub:
+    """Log in as kojid would and take the host's exclusive session (blocking)."""
+    import koji
+
+    if config.server is None:
+        raise ConfigError(f"{source}: [kojid] server is required")
+    session = koji.ClientSession(config.server, session_options(config))
+    method = login_method(config)
+    try:
+        if method == "ssl":
+            cert = config.cert or DEFAULT_CERT
+            session.ssl_login(cert=str(cert), serverca=session_options(config).get("serverca"))
+        elif method == "password":
+            session.login()
+        else:
+            principal = config.krb_principal or (config.host_principal_format
+                                                 % socket.getfqdn())  # fmt: skip
+            session.gssapi_login(principal=principal, keytab=str(config.keytab),
+                                 ccache=str(config.ccache))  # fmt: skip
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AdjutantError(f"login to {config.server} ({method}) failed: {text}") from exc
+    if not session.logged_in:
+        raise AdjutantError(f"login to {config.server} ({method}) failed: no session")
+    hub = Hub(session, name="main")
+    try:
+        hub.call_blocking("exclusiveSession", force=config.force_lock)
+    except HubError as exc:
+        hint = "" if config.force_lock else " (another adjutant or kojid holds it; force_lock)"
+        raise AdjutantError(f"cannot take the host's exclusive session: {exc}{hint}") from exc
+    return hub

@@ -1,0 +1,29 @@
+"""Task handlers, one module per Koji task method, and the table of them."""
+
+from __future__ import annotations
+
+from adjutant.tasks.base import TaskHandler
+from adjutant.tasks.default import DefaultHandler
+from adjutant.tasks.fork import ForkHandler
+from adjutant.tasks.sleep import SleepHandler
+from adjutant.tasks.subtask import SubtaskHandler
+from adjutant.tasks.waittest import WaitTestHandler
+
+HANDLER_CLASSES: tuple[type[TaskHandler], ...] = (
+    SleepHandler,
+    ForkHandler,
+    WaitTestHandler,
+    SubtaskHandler,
+    DefaultHandler,
+)
+
+
+def handler_table() -> dict[str, type[TaskHandler]]:
+    """{method: handler class} for every method adjutant handles."""
+    table: dict[str, type[TaskHandler]] = {}
+    for cls in HANDLER_CLASSES:
+        for method in cls.methods:
+            if method in table:
+                raise AssertionError(f"two handlers for {method}")
+            table[method] = cls
+    return table

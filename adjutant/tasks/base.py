@@ -1,0 +1,208 @@
+"""What a task handler is, and what it may use.
+
+A handler serves one or more Koji task methods.  Its `handle(*args, **kwargs)`
+takes the task's parameters as the hub stores them (koji.decode_args) and
+returns the task's result; raising fails the task with the error's text.
+
+Handlers are coroutines in the daemon's event loop and must never block it.
+Work that needs a buildroot or a container runs through `TaskContext.
+run_container`, as the task's systemd unit; hub calls go through the task's
+own subsession.
+
+Restarts: a handler may be run again from the top after adjutant restarts
+(the task is still OPEN on the hub and its unit may still be running).  So
+a handler records what must not happen twice: `run_container` returns the
+recorded outcome of a step that already ran, or re-attaches to the running
+unit; `ctx.memo.once(key, ...)` does the same for any other step (a hub call
+that creates something).  The memo lives in <state_dir>/worker/<task id>/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Optional
+
+from adjutant.config import Config
+from adjutant.hub.session import Hub, HubError
+from adjutant.runner.outcome import Outcome
+from adjutant.runner.runner import TaskRunner
+from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
+
+
+def task_workdir(config: Config, task_id: int) -> Path:
+    """kojid's layout: <workdir>/tasks/<id % 10000>/<id> (koji.pathinfo.taskrelpath)."""
+    return config.workdir / "tasks" / str(task_id % 10000) / str(task_id)
+
+
+class Memo:
+    """A task's record of steps already done, kept across restarts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._values: dict[str, Any] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self._values = {}
+
+    def get(self, key: str) -> Any:
+        return self._values.get(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._values
+
+    def set(self, key: str, value: Any) -> None:
+        self._values[key] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(self._values))
+        os.replace(temporary, self.path)
+
+    async def once(self, key: str, make: Callable[[], Awaitable[Any]]) -> Any:
+        """The value `make()` gave the first time, even across restarts."""
+        if key in self._values:
+            return self._values[key]
+        value = await make()
+        self.set(key, value)
+        return value
+
+
+@dataclass
+class TaskContext:
+    task_id: int
+    method: str
+    config: Config
+    hub: Hub  # the task's own subsession
+    runner: TaskRunner
+    memo: Memo
+    # Set by the worker's loop at each poll and on the hub's alert: subtasks
+    # may have finished.
+    wakeup: asyncio.Event
+    description: str = ""
+
+    @property
+    def workdir(self) -> Path:
+        return task_workdir(self.config, self.task_id)
+
+    def container_spec(
+        self,
+        command: Sequence[str],
+        *,
+        image: Optional[str] = None,
+        mounts: Sequence[Mount] = (),
+        environment: Optional[Mapping[str, str]] = None,
+        network: bool = False,
+        limits: Optional[ResourceLimits] = None,
+        workdir: Optional[str] = None,
+    ) -> TaskSpec:
+        return TaskSpec(
+            task_id=self.task_id, image=image or self.config.task_image, command=tuple(command),
+            description=self.description or f"Koji task {self.task_id}: {self.method}",
+            mounts=tuple(mounts), environment=dict(environment or {}), network=network,
+            limits=limits or ResourceLimits.from_config(self.config), workdir=workdir,
+        )  # fmt: skip
+
+    async def run_container(self, step: str, spec: TaskSpec) -> Outcome:
+        """Run one step of the task as its unit, or finish a step already under way."""
+        key = f"container:{step}"
+        recorded = self.memo.get(key)
+        if recorded is not None:
+            return Outcome.from_dict(recorded)
+        if self.task_id not in self.runner.known():
+            await self.runner.launch(spec)
+        outcome = await self.runner.wait(self.task_id)
+        self.memo.set(key, outcome.to_dict())
+        await self.runner.release(self.task_id)
+        return outcome
+
+    async def subtask(self, method: str, arglist: list[Any], *, label: Optional[str] = None,
+                      **opts: Any) -> int:  # fmt: skip
+        """Create (or, for a label already used by this task, find) a subtask."""
+        if label is not None:
+            opts["label"] = label
+        return int(await self.hub.call("host.subtask", method=method, arglist=arglist,
+                                       parent=self.task_id, **opts))  # fmt: skip
+
+    async def wait(
+        self,
+        subtasks: Optional[Sequence[int]] = None,
+        *,
+        all: bool = False,
+        failany: bool = False,
+        canfail: Optional[Sequence[int]] = None,
+    ) -> dict[int, Any]:
+        """Wait for subtasks, with the semantics of koji.tasks.BaseTaskHandler.wait:
+        return when any (or, with all, every) subtask finished; with failany, a
+        failed subtask cancels the others and its error fails this task."""
+        checked = set(canfail or ())
+        wanted = None if subtasks is None else list(subtasks)
+        await self.hub.call("host.taskSetWait", self.task_id, wanted)
+        while True:
+            finished, unfinished = await self.hub.call("host.taskWait", self.task_id)
+            if not unfinished:
+                break
+            if finished and not all:
+                break
+            if finished and failany:
+                for child in sorted(set(finished) - checked):
+                    try:
+                        await self.hub.call("getTaskResult", child)
+                    except HubError as exc:
+                        if exc.unreachable:
+                            raise
+                        await self.hub.call("cancelTaskChildren", self.task_id)
+                        raise exc.cause from None
+                    checked.add(child)
+            self.wakeup.clear()
+            await self.wakeup.wait()
+        if all:
+            finished = wanted if wanted is not None else finished + unfinished
+        results = await self.hub.call("host.taskWaitResults", self.task_id, finished,
+                                      canfail=list(canfail) if canfail else None)  # fmt: skip
+        return {int(task_id): result for task_id, result in results}
+
+
+class TaskHandler:
+    """Base of the handlers; one subclass per module under adjutant/tasks/."""
+
+    methods: ClassVar[tuple[str, ...]] = ()
+    # The load this task puts on the host (kojid's _taskWeight); the hub sums
+    # the weights of a host's running tasks against its capacity.
+    weight: ClassVar[float] = 1.0
+
+    def __init__(self, ctx: TaskContext) -> None:
+        self.ctx = ctx
+
+    @classmethod
+    def check_host(cls, host: Mapping[str, Any], params: Sequence[Any]) -> bool:
+        """Whether this host can do the task at all (kojid's checkHost)."""
+        return True
+
+    async def handle(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    async def run(self, params: Sequence[Any]) -> Any:
+        import koji
+
+        args, kwargs = koji.decode_args(*params)
+        try:
+            inspect.signature(self.handle).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise koji.ParameterError(
+                f"{self.ctx.method}: bad parameters {params!r}: {exc}") from None
+        return await self.handle(*args, **kwargs)
+
+
+def failed_outcome_error(what: str, outcome: Outcome) -> Exception:
+    """The error that fails a task whose container step did not succeed: the
+    outcome's message and the last lines of its log, for the packager."""
+    import koji
+
+    tail = "\n".join(outcome.log_tail[-10:])
+    detail = f"\n{tail}" if tail else ""
+    return koji.GenericError(f"{what} {outcome.message}{detail}")

@@ -1,0 +1,398 @@
+"""The worker's main loop: kojid's protocol with the hub, systemd's units for the work.
+
+Every poll (kojid's order, koji-builder-protocol.md §1 "Main loop"):
+1. deliver results still in the outbox (closeTask / failTask);
+2. `host.getHostTasks`: the hub's list of tasks OPEN on this host, and their
+   load.  An OPEN task we do not run is resumed if we kept its state or its
+   unit is still there (after a restart), and freed only if neither exists.
+   A task we run that is no longer OPEN here (cancelled, freed, reassigned)
+   is stopped at once: its coroutine cancelled, its unit stopped;
+3. readiness (readiness.py) and `host.updateHost(task_load, ready, data)`;
+4. when ready, `host.getTasks` and take the first task we can:
+   `refuseTask` for a method we lack or a host check that fails, else
+   `getTaskInfo(request=True)`, `openTask`, `setTaskWeight`, a subsession,
+   and the handler starts.  After taking a task the loop polls again at once
+   (as kojid does); otherwise it sleeps `sleeptime`, or until a task ends.
+
+The loop never waits for a task: handlers are coroutines, their containers
+systemd units, and their hub calls go through their own subsessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from adjutant.config import Config
+from adjutant.hub.results import CLOSE, FAIL, Outbox, encode_failure, encode_result, failure_text
+from adjutant.hub.session import Hub, HubError
+from adjutant.runner.runner import TaskRunner
+from adjutant.tasks import handler_table
+from adjutant.tasks.base import Memo, TaskContext, TaskHandler, task_workdir
+from adjutant.worker import state as task_state
+from adjutant.worker.readiness import Readiness, readiness
+
+log = logging.getLogger(__name__)
+
+# How long an abandoned (cancelled, reassigned) task's unit gets to go.
+ABANDON_TIMEOUT = 30.0
+
+
+def _states() -> dict[str, int]:
+    import koji
+
+    return {name: koji.TASK_STATES[name] for name in
+            ("FREE", "OPEN", "CLOSED", "CANCELED", "ASSIGNED", "FAILED")}  # fmt: skip
+
+
+@dataclass
+class RunningTask:
+    task_id: int
+    method: str
+    params: list[Any]
+    weight: float
+    hub: Hub
+    context: TaskContext
+    handler: TaskHandler
+    future: Optional[asyncio.Future[None]] = None
+    finished: bool = False  # its result is in the outbox
+    resumed: bool = False
+    started: float = field(default=0.0)
+
+
+def describe(task_id: int, method: str, params: list[Any]) -> str:
+    """What `systemctl status` shows for the task's unit."""
+    shown = " ".join(str(p) for p in params if not isinstance(p, dict))
+    return f"Koji task {task_id}: {method} {shown}"[:200].rstrip()
+
+
+class Worker:
+    def __init__(self, config: Config, hub: Hub, runner: TaskRunner,
+                 handlers: Optional[dict[str, type[TaskHandler]]] = None) -> None:  # fmt: skip
+        self.config = config
+        self.hub = hub
+        self.runner = runner
+        self.handlers = handlers if handlers is not None else handler_table()
+        self.outbox = Outbox(config.state_dir / "outbox")
+        self.tasks: dict[int, RunningTask] = {}
+        self.host_id: Optional[int] = None
+        self.host_info: dict[str, Any] = {}
+        self.task_load = 0.0
+        self.readiness = Readiness(False, "starting")
+        self.stopping = False
+        self._wakeup = asyncio.Event()
+        self._checked_orphans = False
+        self.states = _states()
+
+    # ---- start and stop -------------------------------------------------------
+
+    async def start(self) -> None:
+        self.host_id = int(await self.hub.call("host.getID"))
+        reattached = await self.runner.open()
+        if reattached:
+            log.info("task units still running from before: %s", reattached)
+        self.config.workdir.mkdir(parents=True, exist_ok=True)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                taken = await self.poll()
+            except HubError as exc:
+                log.warning("%s; trying again in %s s", exc, self.config.sleeptime)
+                taken = False
+            if taken:
+                continue
+            self._wakeup.clear()
+            waiters = [asyncio.ensure_future(self._wakeup.wait()),
+                       asyncio.ensure_future(stop.wait())]  # fmt: skip
+            await asyncio.wait(waiters, timeout=self.config.sleeptime,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def shutdown(self) -> None:
+        """Stop following tasks; their units keep running for the next start."""
+        self.stopping = True
+        for task in self.tasks.values():
+            if task.future is not None:
+                task.future.cancel()
+        for task in list(self.tasks.values()):
+            if task.future is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task.future
+        with contextlib.suppress(HubError):
+            await self.hub.call("host.updateHost", self.task_load, False,
+                                data=self.host_data())  # fmt: skip
+        await self.runner.close()
+
+    def host_data(self) -> dict[str, Any]:
+        return {"methods": sorted(self.handlers), "maxjobs": self.config.maxjobs}
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    # ---- one poll -------------------------------------------------------------
+
+    async def poll(self) -> bool:
+        """One round with the hub; True if a task was taken."""
+        await self.deliver_outbox()
+        await self.update_tasks()
+        self.host_info = await self.hub.call("host.getHost")
+        self.readiness = self.check_ready()
+        await self.hub.call("host.updateHost", self.task_load, self.readiness.ready,
+                            data=self.host_data())  # fmt: skip
+        if not self.readiness.ready:
+            log.debug("not ready: %s", self.readiness.reason)
+            return False
+        for task in await self.hub.call("host.getTasks"):
+            if task["id"] in self.tasks:
+                log.info("task %s was reassigned while we run it", task["id"])
+                continue
+            if task["state"] != self.states["ASSIGNED"] or task.get("host_id") != self.host_id:
+                log.error("hub offered task %s that is not assigned to us", task["id"])
+                continue
+            if await self.take(task):
+                return True
+        return False
+
+    def check_ready(self) -> Readiness:
+        try:
+            usage = shutil.disk_usage(self.config.workdir)
+            free_mib = usage.free / 1024**2
+        except OSError:
+            free_mib = 0.0
+        return readiness(
+            host=self.host_info, task_load=self.task_load, running=len(self.tasks),
+            maxjobs=self.config.maxjobs, free_mib=free_mib, minspace=self.config.minspace,
+            loadavg=os.getloadavg()[0], cpus=os.cpu_count() or 1, stopping=self.stopping,
+        )  # fmt: skip
+
+    async def update_tasks(self) -> None:
+        host_tasks = await self.hub.call("host.getHostTasks")
+        open_here = {int(t["id"]): t for t in host_tasks}
+        self.task_load = sum(float(t["weight"]) for t in host_tasks if not t.get("waiting"))
+        await self._resume_or_free(open_here)
+        for task in self.tasks.values():
+            # subtasks may have finished (the hub's alert, or just time): let
+            # waiting handlers look again
+            task.context.wakeup.set()
+        await self._stop_lost_tasks(open_here)
+        if not self._checked_orphans:
+            self._checked_orphans = True
+            await self._stop_orphan_units()
+
+    async def _resume_or_free(self, open_here: dict[int, Any]) -> None:
+        stale = []
+        for task_id in sorted(open_here):
+            if task_id in self.tasks or self.outbox.get(task_id) is not None:
+                continue
+            if not await self.resume(task_id):
+                stale.append(task_id)
+        if stale:
+            # Open to us, but we have neither a unit nor anything to resume.
+            log.info("freeing tasks we have nothing of: %s", stale)
+            await self.hub.call("host.freeTasks", stale)
+
+    async def _stop_lost_tasks(self, open_here: dict[int, Any]) -> None:
+        """Stop the tasks we run that the hub no longer has open on this host."""
+        for task_id in sorted(set(self.tasks) - set(open_here)):
+            running = self.tasks[task_id]
+            if running.finished:
+                continue
+            info = await self.hub.call("getTaskInfo", task_id)
+            if info is None:
+                await self.abandon(task_id, "the hub no longer knows it")
+            elif info["state"] == self.states["CANCELED"]:
+                await self.abandon(task_id, "cancelled on the hub")
+            elif info.get("host_id") != self.host_id or info["state"] in (
+                    self.states["FREE"], self.states["ASSIGNED"]):  # fmt: skip
+                await self.abandon(task_id, "freed or given to another host")
+            elif info["state"] != self.states["OPEN"]:
+                await self.abandon(task_id, "closed on the hub without us")
+
+    async def _stop_orphan_units(self) -> None:
+        """After a restart: units of tasks the hub no longer has open here."""
+        for task_id in self.runner.known():
+            if task_id not in self.tasks:
+                log.warning("stopping the unit of task %s: the hub has it no longer open "
+                            "on this host", task_id)  # fmt: skip
+                await self._stop_unit(task_id)
+
+    # ---- taking and running a task ---------------------------------------------
+
+    async def take(self, task: dict[str, Any]) -> bool:
+        task_id, method = int(task["id"]), task["method"]
+        handler_class = self.handlers.get(method)
+        if handler_class is None:
+            log.warning("refusing task %s: no handler for %s", task_id, method)
+            await self.hub.call("host.refuseTask", task_id, soft=False,
+                                msg=f"adjutant has no handler for method {method}")  # fmt: skip
+            return False
+        info = await self.hub.call("getTaskInfo", task_id, request=True)
+        params = (info or {}).get("request")
+        if params is None:
+            log.warning("task %s has no request; leaving it", task_id)
+            return False
+        if not handler_class.check_host(self.host_info, params):
+            log.info("refusing task %s (%s): this host cannot do it", task_id, method)
+            await self.hub.call("host.refuseTask", task_id, soft=False, msg="failed host check")
+            return False
+        opened = await self.hub.call("host.openTask", task_id)
+        if opened is None:
+            log.warning("could not open task %s", task_id)
+            return False
+        await self.hub.call("host.setTaskWeight", task_id, handler_class.weight)
+        task_state.save(self.config.state_dir,
+                        task_state.OpenedTask(task_id, method, list(params),
+                                              handler_class.weight))  # fmt: skip
+        await self._start(task_id, method, list(params), handler_class, resumed=False)
+        return True
+
+    async def resume(self, task_id: int) -> bool:
+        """Carry on with a task OPEN here that this process did not start."""
+        saved = task_state.load(self.config.state_dir, task_id)
+        if saved is None:
+            if task_id not in self.runner.known():
+                return False
+            info = await self.hub.call("getTaskInfo", task_id, request=True)
+            if not info or info.get("request") is None:
+                return False
+            saved = task_state.OpenedTask(task_id, info["method"], list(info["request"]),
+                                          float(info.get("weight") or 1.0))  # fmt: skip
+            task_state.save(self.config.state_dir, saved)
+        handler_class = self.handlers.get(saved.method)
+        if handler_class is None:
+            return False
+        log.info("resuming task %s (%s)", task_id, saved.method)
+        await self._start(task_id, saved.method, saved.params, handler_class, resumed=True)
+        return True
+
+    async def _start(self, task_id: int, method: str, params: list[Any],
+                     handler_class: type[TaskHandler], *, resumed: bool) -> None:  # fmt: skip
+        sub = await self.hub.subsession(f"task {task_id}")
+        memo = Memo(task_state.task_state_dir(self.config.state_dir, task_id) / "memo.json")
+        context = TaskContext(task_id=task_id, method=method, config=self.config, hub=sub,
+                              runner=self.runner, memo=memo, wakeup=asyncio.Event(),
+                              description=describe(task_id, method, params))  # fmt: skip
+        context.workdir.mkdir(parents=True, exist_ok=True)
+        running = RunningTask(task_id=task_id, method=method, params=params,
+                              weight=handler_class.weight, hub=sub, context=context,
+                              handler=handler_class(context), resumed=resumed,
+                              started=asyncio.get_running_loop().time())  # fmt: skip
+        self.tasks[task_id] = running
+        running.future = asyncio.ensure_future(self._execute(running))
+        log.info("%s task %s: %s", "resumed" if resumed else "took", task_id, context.description)
+
+    async def _execute(self, running: RunningTask) -> None:
+        import koji
+
+        task_id = running.task_id
+        try:
+            result = await running.handler.run(running.params)
+            method, response, summary = CLOSE, encode_result(result), "closed"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, (koji.GenericError, koji.xmlrpcplus.Fault)):
+                log.exception("task %s: handler %s failed", task_id, running.method)
+            method, response, summary = FAIL, encode_failure(exc), failure_text(exc)
+        self.outbox.put(task_id, method, response, summary)
+        running.finished = True
+        log.info("task %s %s: %s", task_id, "succeeded" if method == CLOSE else "failed",
+                 summary.splitlines()[0] if summary else "")  # fmt: skip
+        await self.deliver(task_id)
+        self.wake()
+
+    # ---- results ----------------------------------------------------------------
+
+    async def deliver_outbox(self) -> None:
+        for entry in self.outbox.pending():
+            running = self.tasks.get(entry.task_id)
+            if running is not None and running.future is not None and not running.future.done():
+                continue  # its own coroutine is delivering it
+            await self.deliver(entry.task_id)
+
+    async def deliver(self, task_id: int) -> bool:
+        """Send a finished task's result; True once the hub has it (or cannot take it)."""
+        entry = self.outbox.get(task_id)
+        if entry is None:
+            return True
+        running = self.tasks.get(task_id)
+        hub = running.hub if running is not None else self.hub
+        try:
+            await hub.call(entry.method, task_id, entry.response)
+        except HubError as exc:
+            if exc.unreachable:
+                log.warning("task %s: result kept for later: %s", task_id, exc)
+                return False
+            if not await self._hub_has_it(task_id, exc):
+                return False
+        self.outbox.done(task_id)
+        await self._forget(task_id)
+        return True
+
+    async def _hub_has_it(self, task_id: int, exc: HubError) -> bool:
+        """The hub refused our closeTask/failTask: find out why."""
+        try:
+            info = await self.hub.call("getTaskInfo", task_id)
+        except HubError as again:
+            log.warning("task %s: result kept for later: %s", task_id, again)
+            return False
+        if info and info["state"] in (self.states["CLOSED"], self.states["FAILED"]) \
+                and info.get("host_id") == self.host_id:  # fmt: skip
+            return True  # an earlier try got through; koji's retry was refused
+        if info and info["state"] == self.states["OPEN"] and info.get("host_id") == self.host_id:
+            log.error("task %s: the hub refused its result (%s); reporting the failure",
+                      task_id, exc)  # fmt: skip
+            self.outbox.put(task_id, FAIL, encode_failure(exc.cause),
+                            f"adjutant could not report the result: {exc}")  # fmt: skip
+            return False
+        log.warning("task %s: dropping its result: the task is no longer ours (%s)", task_id, exc)
+        return True
+
+    async def _forget(self, task_id: int) -> None:
+        running = self.tasks.pop(task_id, None)
+        if task_id in self.runner.known():
+            await self.runner.release(task_id)
+        if running is not None:
+            with contextlib.suppress(HubError):
+                await self.hub.logout_child(running.hub)
+        task_state.remove(self.config.state_dir, task_id)
+        shutil.rmtree(task_workdir(self.config, task_id), ignore_errors=True)
+
+    # ---- stopping tasks -----------------------------------------------------------
+
+    async def abandon(self, task_id: int, reason: str) -> None:
+        """Stop a task the hub no longer has open on this host; report nothing."""
+        log.info("stopping task %s: %s", task_id, reason)
+        running = self.tasks.get(task_id)
+        if running is not None and running.future is not None:
+            running.future.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running.future
+        await self._stop_unit(task_id)
+        self.outbox.done(task_id)
+        await self._forget(task_id)
+
+    async def _stop_unit(self, task_id: int) -> None:
+        if task_id not in self.runner.known():
+            return
+        await self.runner.cancel(task_id)
+        try:
+            await asyncio.wait_for(self.runner.wait(task_id), ABANDON_TIMEOUT)
+        except (asyncio.TimeoutError, Exception) as exc:
+            log.warning("task %s: its unit did not end cleanly: %s", task_id, exc)
+        await self.runner.release(task_id)
+
+    # ---- for the daemon -------------------------------------------------------------
+
+    def status_line(self) -> str:
+        capacity = self.host_info.get("capacity", "?")
+        state = "ready" if self.readiness.ready else self.readiness.reason
+        return (f"{len(self.tasks)} task(s) running, load {self.task_load:.2f}/{capacity}; "
+                f"{state}")  # fmt: skip

@@ -1,0 +1,52 @@
+"""What the worker keeps of a task it opened, under <state_dir>/worker/<id>/:
+the method, parameters and weight (task.json), and the handler's memo of steps
+done (memo.json, see tasks/base.py).  With it, a restarted adjutant resumes a
+task the hub still lists as OPEN on this host instead of freeing it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class OpenedTask:
+    task_id: int
+    method: str
+    params: list[Any]
+    weight: float
+
+
+def task_state_dir(state_dir: Path, task_id: int) -> Path:
+    return state_dir / "worker" / str(task_id)
+
+
+def save(state_dir: Path, task: OpenedTask) -> None:
+    directory = task_state_dir(state_dir, task.task_id)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = directory / "task.json.tmp"
+    temporary.write_text(json.dumps(asdict(task)))
+    os.replace(temporary, directory / "task.json")
+
+
+def load(state_dir: Path, task_id: int) -> Optional[OpenedTask]:
+    try:
+        data = json.loads((task_state_dir(state_dir, task_id) / "task.json").read_text())
+        return OpenedTask(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def remove(state_dir: Path, task_id: int) -> None:
+    shutil.rmtree(task_state_dir(state_dir, task_id), ignore_errors=True)
+
+
+def known(state_dir: Path) -> list[int]:
+    directory = state_dir / "worker"
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())

@@ -1,0 +1,112 @@
+"""The worker's pure parts: readiness, result encoding, the outbox, the memo,
+handler parameter checks.  The loop itself is tested against the hub
+emulator (tests/integration/test_daemon.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from adjutant.worker.readiness import readiness
+
+koji = pytest.importorskip("koji")
+
+HOST = {"enabled": True, "capacity": 4.0}
+OK = {"host": HOST, "task_load": 1.0, "running": 1, "maxjobs": 10, "free_mib": 10_000.0,
+      "minspace": 8192, "loadavg": 0.5, "cpus": 2}
+
+
+def test_ready_when_nothing_stands_in_the_way():
+    verdict = readiness(**OK)
+    assert verdict.ready and verdict.reason == "ready"
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"host": {"enabled": False, "capacity": 4.0}}, "host is disabled on the hub"),
+    ({"task_load": 4.5}, "over capacity (load 4.50 > 4.00)"),
+    ({"running": 10}, "full (10 tasks, maxjobs 10)"),
+    ({"free_mib": 100.0}, "low on space (100 MiB free < minspace 8192)"),
+    ({"loadavg": 9.0}, "load average 9.0 above 8"),
+    ({"stopping": True}, "stopping"),
+])
+def test_not_ready(change, reason):
+    verdict = readiness(**{**OK, **change})
+    assert not verdict.ready
+    assert verdict.reason == reason
+
+
+def test_load_equal_to_capacity_is_still_ready():
+    # kojid: "task_load > capacity" is the test, not >=
+    assert readiness(**{**OK, "task_load": 4.0}).ready
+
+
+def test_results_are_encoded_as_kojid_does():
+    from adjutant.hub.results import encode_failure, encode_result
+
+    assert koji.xmlrpcplus.loads(encode_result({"a": 1}))[0] == ({"a": 1},)
+    assert koji.xmlrpcplus.loads(encode_result(None))[0] == (None,)
+    with pytest.raises(koji.xmlrpcplus.Fault) as caught:
+        koji.xmlrpcplus.loads(encode_failure(koji.BuildError("rpmbuild failed")))
+    assert caught.value.faultCode == koji.BuildError.faultCode
+    assert caught.value.faultString == "rpmbuild failed"
+
+
+def test_unexpected_errors_become_one_line_not_a_traceback():
+    from adjutant.hub.results import encode_failure
+
+    with pytest.raises(koji.xmlrpcplus.Fault) as caught:
+        koji.xmlrpcplus.loads(encode_failure(KeyError("repo")))
+    assert caught.value.faultCode == 1
+    assert caught.value.faultString == "adjutant internal error: KeyError: 'repo'"
+
+
+def test_outbox_keeps_results_until_done(tmp_path: Path):
+    from adjutant.hub.results import CLOSE, Outbox
+
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.put(12, CLOSE, "<xml/>", "closed")
+    again = Outbox(tmp_path / "outbox")  # a restarted daemon
+    [entry] = again.pending()
+    assert (entry.task_id, entry.method, entry.response) == (12, CLOSE, "<xml/>")
+    again.done(12)
+    assert again.pending() == [] and again.get(12) is None
+
+
+def test_memo_runs_a_step_once_across_restarts(tmp_path: Path):
+    from adjutant.tasks.base import Memo
+
+    calls = []
+
+    async def make():
+        calls.append(1)
+        return {"brootid": 7}
+
+    async def scenario():
+        first = await Memo(tmp_path / "memo.json").once("buildroot", make)
+        second = await Memo(tmp_path / "memo.json").once("buildroot", make)
+        return first, second
+
+    assert asyncio.run(scenario()) == ({"brootid": 7}, {"brootid": 7})
+    assert calls == [1]
+
+
+def test_bad_parameters_fail_with_a_parameter_error(tmp_path: Path):
+    from adjutant.tasks.sleep import SleepHandler
+
+    class Context:
+        method = "sleep"
+
+    handler = SleepHandler(Context())  # type: ignore[arg-type]
+    with pytest.raises(koji.ParameterError, match="sleep: bad parameters"):
+        asyncio.run(handler.run([1, 2, 3]))
+    with pytest.raises(koji.ParameterError, match="'BAD_ARG' is not a number of seconds"):
+        asyncio.run(handler.run(["BAD_ARG"]))
+
+
+def test_every_method_has_one_handler():
+    from adjutant.tasks import handler_table
+
+    table = handler_table()
+    assert {"sleep", "fork", "waittest", "subtask", "default"} <= set(table)
