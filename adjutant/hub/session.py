@@ -97,17 +97,19 @@ class Hub:
         self.name = name
         self._lock = threading.Lock()
 
-    def call_blocking(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    # `name` is positional-only: hub calls have keyword arguments called
+    # `method` (host.subtask) that must not collide with it.
+    def call_blocking(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             try:
-                return self.session.callMethod(method, *args, **kwargs)
+                return self.session.callMethod(name, *args, **kwargs)
             except Exception as exc:
-                raise HubError(method, exc) from exc
+                raise HubError(name, exc) from exc
 
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call `method` ('host.getTasks', 'getTaskInfo', ...) with koji's marshalling."""
+    async def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call `name` ('host.getTasks', 'getTaskInfo', ...) with koji's marshalling."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_POOL, lambda: self.call_blocking(method, *args,
+        return await loop.run_in_executor(_POOL, lambda: self.call_blocking(name, *args,
                                                                            **kwargs))  # fmt: skip
 
     async def subsession(self, name: str) -> Hub:

@@ -111,6 +111,19 @@ def limit_properties(limits: ResourceLimits, layout: CgroupLayout) -> list[Prope
     return props
 
 
+def rlimit_properties(rlimits: Sequence[tuple[str, str]]) -> list[Property]:
+    """kojid.conf's RLIMIT_* keys as LimitXXX= (hard) and LimitXXXSoft= (soft)."""
+    from adjutant.config import RLIMIT_PROPERTIES
+
+    props: list[Property] = []
+    for name, value in rlimits:
+        numbers = [int(n) for n in value.split()]
+        soft, hard = numbers[0], numbers[-1]
+        prop = RLIMIT_PROPERTIES[name]
+        props += [(prop, "t", hard), (prop + "Soft", "t", soft)]
+    return props
+
+
 def task_unit_properties(
     *,
     task_id: int,
@@ -122,6 +135,7 @@ def task_unit_properties(
     slice_name: str,
     stop_timeout: float,
     environment: Sequence[str] = (),
+    rlimits: Sequence[tuple[str, str]] = (),
 ) -> list[Property]:
     """Every property of the task unit, in the order they are sent."""
     props: list[Property] = [
@@ -142,6 +156,7 @@ def task_unit_properties(
         ("LogRateLimitIntervalUSec", "t", 0),
     ]  # fmt: skip
     props += limit_properties(limits, layout)
+    props += rlimit_properties(rlimits)
     if environment:
         props.append(("Environment", "as", list(environment)))
     return props

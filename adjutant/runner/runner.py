@@ -132,7 +132,7 @@ class TaskRunner:
             task_id=spec.task_id, description=spec.description, exec_start=exec_start,
             exec_stop_post=exec_stop_post, limits=spec.limits, layout=self.layout,
             slice_name=self.config.task_slice, stop_timeout=self.config.task_stop_timeout,
-            environment=environment,
+            environment=environment, rlimits=self.config.rlimits,
         )  # fmt: skip
         # Keeps a finished unit loaded while we are connected, so its final
         # properties can be read even when it ended within a millisecond.

@@ -87,3 +87,11 @@ def test_cgroup_layout_detection(tmp_path: Path, files, version):
     for name in files:
         (tmp_path / name).touch()
     assert CgroupLayout.detect(tmp_path).version == version
+
+
+def test_rlimits_become_limit_properties():
+    from adjutant.runner.properties import rlimit_properties
+
+    assert rlimit_properties([("RLIMIT_NOFILE", "4096 8192"), ("RLIMIT_CORE", "0")]) == [
+        ("LimitNOFILE", "t", 8192), ("LimitNOFILESoft", "t", 4096),
+        ("LimitCORE", "t", 0), ("LimitCORESoft", "t", 0)]

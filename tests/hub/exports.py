@@ -1,0 +1,873 @@
+"""The hub calls the emulator knows, after kojihub/kojihub.py (RootExports,
+HostExports, Host, Task, make_task, get_upload_path, handle_upload) and
+kojihub/auth.py.
+
+Signatures are the hub's, so a wrong argument fails as it does on the hub
+(koji.util.call_with_argcheck -> ParameterError).  A call not defined here is
+refused by the server with "Invalid method: X" (kojixmlrpc HandlerRegistry.get).
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import stat
+import urllib.parse
+import xmlrpc.client
+from typing import Any, Callable, Optional
+
+import koji
+import koji.util
+
+from tests.hub import scheduler, state
+from tests.hub.context import Context
+
+KOJI_API_VERSION = 1
+
+
+def convert_value(value, cast, none_allowed=False, check_only=False):
+    """kojihub.convert_value: the hub's argument type checks (ParameterError)."""
+    if value is None:
+        if not none_allowed:
+            raise koji.ParameterError(f"Invalid type, expected type {cast}")
+        return value
+    if check_only:
+        if not isinstance(value, cast):
+            raise koji.ParameterError(f"Invalid type for value '{value}': {type(value)},"
+                                      f" expected type {cast}")
+        return value
+    try:
+        return cast(value)
+    except (ValueError, TypeError):
+        raise koji.ParameterError(f"Invalid type for value '{value}': {type(value)},"
+                                  f" expected type {cast}") from None
+
+
+def db_error(message: str) -> xmlrpc.client.Fault:
+    """What a PostgreSQL error becomes on the hub: a non-koji exception, code 1."""
+    return xmlrpc.client.Fault(1, f"<class 'psycopg2.errors.DataError'>: {message}")
+
+
+def task_id_arg(value) -> int:
+    """kojihub Task.__init__: convert_value(id, cast=int)."""
+    return convert_value(value, cast=int)
+
+
+def parse_result(xml: str, expect_fault: Optional[bool]) -> None:
+    """Check a closeTask/failTask response before storing it.
+
+    The hub stores the string as given; a string that is not an XML-RPC
+    methodResponse would only fail later (getTaskResult, taskWaitResults).  The
+    emulator refuses it at once: stricter than the hub, never more lenient.
+    """
+    if not isinstance(xml, str):
+        raise db_error(f"can't adapt type '{type(xml).__name__}'")
+    try:
+        params, methodname = xmlrpc.client.loads(xml)
+    except xmlrpc.client.Fault:
+        is_fault = True
+    except Exception as e:
+        raise koji.GenericError("emulator: task response is not an XML-RPC methodResponse"
+                                f" ({e})") from None
+    else:
+        is_fault = False
+        if methodname is not None or len(params) != 1:
+            raise koji.GenericError("emulator: task response is not an XML-RPC methodResponse"
+                                    " with one value")
+    if expect_fault is not None and is_fault != expect_fault:
+        if expect_fault:
+            raise koji.GenericError("emulator: failTask response must be a serialized Fault"
+                                    " (kojid: dumps(Fault(code, text)))")
+        raise koji.GenericError("emulator: closeTask response must not be a Fault"
+                                " (kojid: dumps((result,), methodresponse=1))")
+
+
+# -- tasks (kojihub Task) ----------------------------------------------------
+
+class Task:
+    def __init__(self, ctx: Context, task_id):
+        self.ctx = ctx
+        self.id = task_id_arg(task_id)
+
+    def row(self):
+        return state.get_task_row(self.ctx.conn, self.id)
+
+    def verify_host(self, host_id=None) -> bool:
+        """Task.verifyHost: the task is OPEN and owned by the host."""
+        if host_id is None:
+            host_id = self.ctx.session.host_id
+        if host_id is None:
+            return False
+        row = self.row()
+        if row is None:
+            raise koji.GenericError(f"No such task: {self.id}")
+        return row["state"] == state.OPEN and row["host_id"] == host_id
+
+    def assert_host(self, host_id) -> None:
+        """Task.assertHost - close/fail/setTaskWeight/subtask/uploads need an OPEN task
+        of the calling host (reference §1 "Finishing a task")."""
+        if not self.verify_host(host_id):
+            raise koji.ActionNotAllowed(f"host {host_id} does not own task {self.id}")
+
+    def verify_owner(self) -> bool:
+        user_id = self.ctx.session.user_id
+        if user_id is None:
+            return False
+        row = self.row()
+        if row is None:
+            raise koji.GenericError(f"No such task: {self.id}")
+        return row["owner"] == user_id
+
+    def get_info(self, strict=True, request=False):
+        row = self.row()
+        if row is None:
+            if strict:
+                raise koji.GenericError("query returned no rows")
+            return None
+        return state.task_info(row, request=request)
+
+    def get_request(self):
+        row = self.row()
+        if row is None:
+            raise koji.GenericError("query returned no rows")
+        return state.decode_request(row["request"])
+
+    def get_result(self, raise_fault=True):
+        """Task.getResult: CANCELED and unfinished tasks are errors; a failed task's
+        Fault is raised (or returned as a dict with raise_fault=False)."""
+        row = self.row()
+        if row is None:
+            raise koji.GenericError("No such task")
+        if row["state"] == state.CANCELED:
+            raise koji.GenericError(f"Task {self.id} is canceled")
+        if row["state"] not in (state.CLOSED, state.FAILED):
+            raise koji.GenericError(f"Task {self.id} is not finished")
+        try:
+            result, _method = xmlrpc.client.loads(row["result"])
+        except xmlrpc.client.Fault as fault:
+            if raise_fault:
+                raise
+            return {"faultCode": fault.faultCode, "faultString": fault.faultString}
+        return result[0]
+
+    def get_children(self, request=False):
+        rows = self.ctx.query("SELECT * FROM tasks WHERE parent = ? ORDER BY id", (self.id,))
+        return [state.task_info(row, request=request) for row in rows]
+
+    def _close(self, result, new_state) -> None:
+        self.ctx.write("UPDATE tasks SET result = ?, state = ?, completion_ts = ? WHERE id = ?",
+                       (result, new_state, state.now(), self.id))
+
+    def free(self) -> bool:
+        self.ctx.dirty = True
+        return state.free_task(self.ctx.conn, self.id)
+
+    def cancel(self, recurse=True) -> bool:
+        self.ctx.dirty = True
+        return state.cancel_task(self.ctx.conn, self.id, recurse=recurse)
+
+    def cancel_children(self) -> None:
+        self.ctx.dirty = True
+        state.cancel_children(self.ctx.conn, self.id)
+
+
+def _task_opts(ctx: Context, opts: dict) -> None:
+    """make_task's checks and conversions of the task options."""
+    if "parent" in opts:
+        opts["parent"] = convert_value(opts["parent"], cast=int)
+    if "label" in opts:
+        convert_value(opts["label"], cast=str, check_only=True)
+    if "owner" in opts and not isinstance(opts["owner"], int):
+        row = ctx.query_one("SELECT id FROM users WHERE name = ?", (opts["owner"],))
+        if row is None:
+            raise koji.GenericError("No such user: {}".format(opts["owner"]))
+        opts["owner"] = row["id"]
+    if "arch" in opts:
+        opts["arch"] = koji.parse_arches(opts["arch"], strict=True, allow_none=True)
+    if "priority" in opts:
+        opts["priority"] = convert_value(opts["priority"], cast=int)
+    if "assign" in opts and not isinstance(opts["assign"], int):
+        row = ctx.query_one("SELECT id FROM hosts WHERE name = ?", (str(opts["assign"]),))
+        if row is None:
+            raise koji.GenericError("No such host: {}".format(opts["assign"]))
+        opts["assign"] = row["id"]
+
+
+def _task_channel(ctx: Context, opts: dict, pdata) -> int:
+    """The hub's default channel policy: "has req_channel :: req",
+    "is_child_task :: parent", "all :: use default"."""
+    if opts.get("channel"):
+        chan = ctx.query_one("SELECT * FROM channels WHERE name = ? OR CAST(id AS TEXT) = ?",
+                             (str(opts["channel"]), str(opts["channel"])))
+        if chan is None:
+            raise koji.GenericError("No such channel: {}".format(opts["channel"]))
+        if not chan["enabled"]:
+            raise koji.GenericError("Channel {} is disabled.".format(opts["channel"]))
+        return chan["id"]
+    if pdata is not None:
+        return pdata["channel_id"]
+    return ctx.query_one("SELECT id FROM channels WHERE name = 'default'")["id"]
+
+
+def make_task(ctx: Context, method, arglist, **opts) -> int:
+    """kojihub.make_task with the hub's default channel and priority policies.
+
+    Subtasks (parent set) need an OPEN parent, take its priority - 1, its owner
+    and arch, and its channel unless one is asked for (it must exist and be
+    enabled).  The request is stored as xmlrpcplus.dumps(tuple(arglist),
+    methodname=method).
+    """
+    convert_value(method, cast=str, check_only=True)
+    _task_opts(ctx, opts)
+    pdata = None
+    if "parent" in opts:
+        pdata = state.get_task_row(ctx.conn, opts["parent"])
+        if pdata is None:
+            raise koji.GenericError("Invalid parent task: {parent}".format(**opts))
+        if pdata["state"] != state.OPEN:
+            raise koji.GenericError("Parent task (id {parent}) is not open".format(**opts))
+        opts.setdefault("priority", pdata["priority"] - 1)
+        opts.setdefault("owner", pdata["owner"])
+        opts.setdefault("arch", pdata["arch"])
+        opts.setdefault("label", None)
+    else:
+        opts.setdefault("priority", koji.PRIO_DEFAULT)
+        opts.setdefault("arch", "noarch")
+        if not ctx.session.logged_in:
+            raise koji.GenericError("task must have an owner")
+        opts["owner"] = ctx.session.user_id
+        opts["label"] = None
+        opts["parent"] = None
+    channel_id = _task_channel(ctx, opts, pdata)
+    request = state.encode_request(method, arglist)
+    ctx.dirty = True
+    assign = opts.get("assign")  # a task created ASSIGNED to that host
+    return state.insert_task(ctx.conn, method=method, request=request, owner=opts["owner"],
+                             channel_id=channel_id, arch=opts["arch"],
+                             priority=opts["priority"], parent=opts["parent"],
+                             label=opts["label"], state=state.ASSIGNED if assign else state.FREE,
+                             host_id=assign or None)
+
+
+# -- uploads (kojihub get_upload_path, handle_upload, uploadFile, checkUpload)
+
+def _check_volume(volume) -> None:
+    # lookup_name('volume', volume, strict=True): only DEFAULT exists here
+    if volume is not None and volume != "DEFAULT":
+        raise koji.GenericError(f"No such entry in table volume: {volume}")
+
+
+def get_upload_path(ctx: Context, reldir, name, create=False, volume=None) -> str:
+    """kojihub.get_upload_path: a file under <topdir>/work.
+
+    - the name may not have a directory part or start with '.';
+    - the directory may not be empty or start with '..' (nor be absolute:
+      koji.util.joinpath raises ValueError, which reaches the client as
+      a code-1 fault);
+    - tasks/N/<id>[/...] is writable only by the host that has task <id> OPEN
+      (Host.verify plus Task.assertHost; reference §1 "Uploads");
+    - any other directory belongs to the first user who uploads to it
+      (a .user file).
+    """
+    orig_reldir, orig_name = reldir, name
+    d, name = os.path.split(name)
+    if d or name.startswith("."):
+        raise koji.GenericError(f"Invalid upload filename: {orig_name}")
+    reldir = os.path.normpath(reldir)
+    if not reldir or reldir.startswith(".."):
+        raise koji.GenericError(f"Invalid upload directory: {orig_reldir}")
+    if reldir.startswith("/"):
+        raise xmlrpc.client.Fault(1, f"<class 'ValueError'>: Invalid path segment: {reldir}")
+    _check_volume(volume)
+    parts = reldir.split("/")
+    check_user = True
+    if create and parts[0] == "tasks":
+        if len(parts) < 3:
+            raise koji.GenericError(f"Invalid task upload directory: {orig_reldir}")
+        try:
+            task_id = int(parts[2])
+        except ValueError:
+            raise koji.GenericError(f"Invalid task upload directory: {orig_reldir}") from None
+        host = Host(ctx)
+        host.verify()
+        Task(ctx, task_id).assert_host(host.id)
+        check_user = False
+    udir = os.path.join(ctx.opts.topdir, "work", reldir)
+    if create:
+        os.makedirs(udir, exist_ok=True)
+        if check_user:
+            u_fn = os.path.join(udir, ".user")
+            if os.path.exists(u_fn):
+                with open(u_fn) as fo:
+                    user_id = int(fo.read())
+                if ctx.session.user_id != user_id:
+                    raise koji.GenericError(f"Invalid upload directory, not owner: {orig_reldir}")
+            else:
+                with open(u_fn, "w") as fo:
+                    fo.write(str(ctx.session.user_id))
+    return os.path.join(udir, name)
+
+
+def get_verify_class(verify) -> Optional[Callable]:
+    if verify == "md5":
+        return hashlib.md5
+    if verify == "adler32":
+        return koji.util.adler32_constructor
+    if verify == "sha256":
+        return hashlib.sha256
+    if verify:
+        raise koji.GenericError(f"Unsupported verify type: {verify}")
+    return None
+
+
+def handle_upload(ctx: Context, body_reader: Callable[[int], bytes]) -> dict:
+    """kojihub.handle_upload: the raw POST fastUpload/rawUpload sends.
+
+    Query: filename, filepath, fileverify, offset, overwrite, volume.  The
+    answer is {size, fileverify, offset, hexdigest}; the client compares size
+    and hexdigest with its chunk (koji ClientSession.fastUpload).
+    """
+    if not ctx.session.logged_in:
+        raise koji.ActionNotAllowed("you must be logged-in to upload a file")
+    args = urllib.parse.parse_qs(ctx.environ.query, strict_parsing=True)
+    name = args["filename"][0]
+    path = args.get("filepath", ("",))[0]
+    verify = args.get("fileverify", ("",))[0]
+    overwrite = args.get("overwrite", ("",))[0]
+    offset = int(args.get("offset", ("0",))[0])
+    volume = args.get("volume", ("DEFAULT",))[0]
+    fn = get_upload_path(ctx, path, name, create=True, volume=volume)
+    if os.path.exists(fn):
+        if not os.path.isfile(fn):
+            raise koji.GenericError(f"destination not a file: {fn}")
+        if offset == 0 and not overwrite:
+            raise koji.GenericError(f"upload path exists: {fn}")
+    chk_cls = get_verify_class(verify)
+    chksum = chk_cls() if chk_cls else None
+    size = 0
+    fd = os.open(fn, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            raise koji.LockError(e) from None
+        offset = _seek_upload(fd, fn, offset)
+        while True:
+            chunk = body_reader(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if chksum is not None:
+                chksum.update(chunk)
+            os.write(fd, chunk)
+    finally:
+        os.close(fd)
+    ret = {"size": size, "fileverify": verify, "offset": offset}
+    if chksum is not None:
+        ret["hexdigest"] = chksum.hexdigest()
+    return ret
+
+
+def _seek_upload(fd: int, fn: str, offset: int, truncate: bool = True) -> int:
+    """Offset -1 appends; any other offset is where the chunk goes (handle_upload
+    also truncates the file there, uploadFile does not).
+
+    The hub also accepts an offset past the end (a hole of zeros); a client
+    never does that on purpose, so the emulator refuses it.
+    """
+    if offset == -1:
+        return os.lseek(fd, 0, 2)
+    current = os.fstat(fd).st_size
+    if offset > current:
+        raise koji.GenericError(f"emulator: upload offset {offset} is past the end of {fn}"
+                                f" ({current} bytes)")
+    if truncate:
+        os.ftruncate(fd, offset)
+    os.lseek(fd, offset, 0)
+    return offset
+
+
+def _legacy_checksum(checksum) -> tuple:
+    """uploadFile: an md5 hex digest (old clients) or (type, digest)."""
+    if isinstance(checksum, str):
+        return "md5", checksum
+    if checksum is None:
+        return None, None
+    verify, digest = checksum
+    return verify, digest
+
+
+def _fd_digest(fd: int, sum_cls: Callable) -> str:
+    chksum = sum_cls()
+    os.lseek(fd, 0, 0)
+    while True:
+        block = os.read(fd, 819200)
+        if not block:
+            return chksum.hexdigest()
+        chksum.update(block)
+
+
+def upload_file(ctx: Context, path, name, *, size, checksum, offset, contents: bytes,
+                volume) -> bool:
+    """RootExports.uploadFile: base64 chunks at their offsets, then offset -1 with
+    the whole file's size and digest; False when a size or digest check fails.
+    Only .log files may be uploaded again from offset 0."""
+    verify, digest = _legacy_checksum(checksum)
+    sum_cls = get_verify_class(verify)
+    if offset != -1:
+        if size is not None and size != len(contents):
+            return False
+        if verify is not None and digest != sum_cls(contents).hexdigest():
+            return False
+    fn = get_upload_path(ctx, path, name, create=True, volume=volume)
+    if os.path.lexists(fn):
+        if not stat.S_ISREG(os.lstat(fn).st_mode):
+            raise koji.GenericError(f"destination not a file: {fn}")
+        if offset == 0 and not fn.endswith(".log"):
+            raise koji.GenericError(f"file already exists: {fn}")
+    fd = os.open(fn, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if offset == 0 or (offset == -1 and size == len(contents)):
+            os.ftruncate(fd, 0)
+        _seek_upload(fd, fn, offset, truncate=False)
+        os.write(fd, contents)
+        if offset == -1:
+            if size is not None:
+                os.ftruncate(fd, size)
+            if verify is not None and digest != _fd_digest(fd, sum_cls):
+                return False
+    finally:
+        os.close(fd)
+    return True
+
+
+# -- hosts (kojihub Host) -----------------------------------------------------
+
+class Host:
+    def __init__(self, ctx: Context, id=None):
+        self.ctx = ctx
+        remote_id = ctx.session.host_id
+        if id is None:
+            id = remote_id
+        if id is None:
+            if ctx.session.logged_in:
+                raise koji.AuthError(f"User {ctx.session.user_id} is not a host")
+            raise koji.AuthError("Not logged-in")
+        self.id = id
+        self.same_host = id == remote_id
+
+    def verify(self) -> bool:
+        """Host.verify: every host.* call needs the host's own session, exclusive
+        (a subsession inherits its master's lock) - reference §1 Login."""
+        if not self.same_host:
+            raise koji.AuthError("Host mismatch")
+        if not self.ctx.session.exclusive:
+            raise koji.AuthError("This method requires an exclusive session")
+        return True
+
+    def task_wait_check(self, parent) -> tuple:
+        finished, unfinished = [], []
+        for row in self.ctx.query("SELECT id, state FROM tasks WHERE parent = ? AND awaited = 1"
+                                  " ORDER BY id", (parent,)):
+            (finished if row["state"] in state.FINISHED_STATES else unfinished).append(row["id"])
+        return finished, unfinished
+
+
+def get_host(ctx: Context, host_id) -> Optional[dict]:
+    row = ctx.query_one("SELECT * FROM hosts WHERE id = ?", (host_id,))
+    return None if row is None else state.host_info(row)
+
+
+class HostExports:
+    """kojihub HostExports (registered as host.<name>)."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def _host(self) -> Host:
+        host = Host(self.ctx)
+        host.verify()
+        return host
+
+    def getID(self):
+        return self._host().id
+
+    def getHost(self):
+        """Return information about this host."""
+        return get_host(self.ctx, self._host().id)
+
+    def updateHost(self, task_load, ready, data=None):
+        """Host.updateHost (1.35+: data= from kojid's _get_host_data, for the scheduler)."""
+        host = self._host()
+        task_load = float(task_load)
+        if not isinstance(ready, bool):
+            raise db_error('column "ready" is of type boolean but expression is of type'
+                           f" {type(ready).__name__}")
+        if data is not None:
+            data = json.dumps(data)
+            self.ctx.write("UPDATE hosts SET task_load = ?, ready = ?, last_update = ?, data = ?"
+                           " WHERE id = ?", (task_load, int(ready), state.now(), data, host.id))
+        else:
+            self.ctx.write("UPDATE hosts SET task_load = ?, ready = ?, last_update = ?"
+                           " WHERE id = ?", (task_load, int(ready), state.now(), host.id))
+
+    def getHostTasks(self):
+        """Host.getHostTasks: OPEN tasks {id, waiting, weight} (+ alert when a waiting
+        task has a finished awaited child) - reference §1 updateTasks."""
+        host = self._host()
+        tasks = []
+        for row in self.ctx.query("SELECT id, waiting, weight FROM tasks WHERE host_id = ?"
+                                  " AND state = ? ORDER BY id", (host.id, state.OPEN)):
+            task = {"id": row["id"], "waiting": state.opt_bool(row["waiting"]),
+                    "weight": row["weight"]}
+            if row["waiting"]:
+                finished, _ = host.task_wait_check(row["id"])
+                if finished:
+                    task["alert"] = True
+            tasks.append(task)
+        return tasks
+
+    def getTasks(self):
+        """scheduler.get_tasks_for_host(retry=True)."""
+        host = self._host()
+        return scheduler.tasks_for_host(self.ctx, host.id, retry=True)
+
+    def openTask(self, task_id):
+        """Task.open: FREE, or ASSIGNED to this host -> OPEN; the task row with its raw
+        request, or None when the task is not there to take."""
+        host = self._host()
+        task = Task(self.ctx, task_id)
+        if state.lock_task(self.ctx.conn, task.id, host.id, state.OPEN):
+            return state.task_info(task.row(), raw_request=True)
+        return None
+
+    def closeTask(self, task_id, response):
+        host = self._host()
+        task = Task(self.ctx, task_id)
+        task.assert_host(host.id)
+        parse_result(response, expect_fault=False)
+        task._close(response, state.CLOSED)
+
+    def failTask(self, task_id, response):
+        host = self._host()
+        task = Task(self.ctx, task_id)
+        task.assert_host(host.id)
+        parse_result(response, expect_fault=True)
+        task._close(response, state.FAILED)
+
+    def freeTasks(self, tasks):
+        """Only the host's OPEN tasks are freed; others are skipped silently."""
+        host = self._host()
+        for task_id in tasks:
+            task = Task(self.ctx, task_id)
+            if not task.verify_host(host.id):
+                continue
+            task.free()
+
+    def setTaskWeight(self, task_id, weight):
+        host = self._host()
+        task = Task(self.ctx, task_id)
+        task.assert_host(host.id)
+        weight = convert_value(weight, cast=float)
+        if weight < 0:
+            raise db_error('new row for relation "task" violates check constraint'
+                           ' "task_weight_check"')
+        self.ctx.write("UPDATE tasks SET weight = ? WHERE id = ?", (weight, task.id))
+
+    def refuseTask(self, task_id, soft=True, msg=""):
+        """Refusal recorded (soft ones expire after SoftRefusalTimeout) and the task
+        freed; a task not assigned to this host is ignored (the hub logs it)."""
+        soft = convert_value(soft, cast=bool)
+        msg = convert_value(msg, cast=str)
+        host = self._host()
+        task = Task(self.ctx, task_id)
+        tinfo = task.get_info(strict=True)
+        if tinfo["host_id"] != host.id:
+            return None
+        scheduler.set_refusal(self.ctx, host.id, tinfo["id"], soft=soft, msg=msg, by_host=True)
+        task.free()
+        return None
+
+    def taskSetWait(self, parent, tasks):
+        """Host.taskSetWait: parent waiting; the given children (all if None) awaited."""
+        self._host()
+        convert_value(tasks, cast=list, none_allowed=True, check_only=True)
+        self.ctx.write("UPDATE tasks SET waiting = 1 WHERE id = ?", (parent,))
+        if tasks is None:
+            self.ctx.write("UPDATE tasks SET awaited = 1 WHERE parent = ?", (parent,))
+        elif tasks:
+            marks = ",".join("?" * len(tasks))
+            self.ctx.write(f"UPDATE tasks SET awaited = 1 WHERE parent = ? AND id IN ({marks})",
+                           [parent, *tasks])
+            self.ctx.write("UPDATE tasks SET awaited = 0 WHERE parent = ? AND awaited = 1"
+                           f" AND id NOT IN ({marks})", [parent, *tasks])
+
+    def taskWait(self, parent):
+        """Host.taskWait: [finished, unfinished] awaited children; finished ones are
+        no longer awaited."""
+        host = self._host()
+        finished, unfinished = host.task_wait_check(parent)
+        for task_id in finished:
+            self.ctx.write("UPDATE tasks SET awaited = 0 WHERE id = ?", (task_id,))
+        return [finished, unfinished]
+
+    def taskWaitResults(self, parent, tasks, canfail=None):
+        """Host.taskWaitResults: [[id, result], ...]; a failed task's Fault is raised
+        unless it is in canfail (then {faultCode, faultString})."""
+        self._host()
+        if canfail is None:
+            canfail = []
+        self.ctx.write("UPDATE tasks SET waiting = 0 WHERE id = ?", (parent,))
+        self.ctx.write("UPDATE tasks SET awaited = 0 WHERE parent = ?", (parent,))
+        if tasks is None:
+            tasks = [r["id"] for r in self.ctx.query(
+                "SELECT id FROM tasks WHERE parent = ? AND state IN (?, ?, ?) ORDER BY id",
+                (parent, *state.FINISHED_STATES))]
+        results = []
+        for task_id in tasks:
+            task = Task(self.ctx, task_id)
+            raise_fault = task_id not in canfail
+            try:
+                results.append([task_id, task.get_result(raise_fault=raise_fault)])
+            except koji.GenericError as e:
+                if not raise_fault and task.row()["state"] == state.CANCELED:
+                    results.append([task_id, {"faultCode": e.faultCode,
+                                              "faultString": str(e)}])
+                    continue
+                raise
+        return results
+
+    def subtask(self, method, arglist, parent, **opts):
+        """A child of the host's OPEN task; an existing (parent, label) returns the same
+        id (reference §1 "Restart and shutdown": subtasks survive a restart)."""
+        host = self._host()
+        Task(self.ctx, parent).assert_host(host.id)
+        opts["parent"] = parent
+        if "label" in opts:
+            row = self.ctx.query_one("SELECT id FROM tasks WHERE parent = ? AND label = ?",
+                                     (parent, opts["label"]))
+            if row is not None:
+                return row["id"]
+        if "kwargs" in opts:
+            arglist = koji.encode_args(*arglist, **opts["kwargs"])
+            del opts["kwargs"]
+        return make_task(self.ctx, method, arglist, **opts)
+
+    def subtask2(self, __parent, __taskopts, __method, *args, **opts):
+        """subtask with the arguments encoded by koji.encode_args."""
+        args = koji.encode_args(*args, **opts)
+        return self.subtask(__method, args, __parent, **__taskopts)
+
+
+# -- the rest (kojihub RootExports and auth.py's exported functions) -----------
+
+class RootExports:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    # auth.py
+    def login(self, *args, **opts):
+        return self.ctx.session.login(*args, **opts)
+
+    def sslLogin(self, *args, **opts):
+        return self.ctx.session.ssl_login(*args, **opts)
+
+    def logout(self, session_id=None):
+        return self.ctx.session.logout(session_id)
+
+    def subsession(self):
+        return self.ctx.session.subsession()
+
+    def logoutChild(self, session_id):
+        return self.ctx.session.logout_child(session_id)
+
+    def exclusiveSession(self, *args, **opts):
+        return self.ctx.session.make_exclusive(*args, **opts)
+
+    def sharedSession(self):
+        return self.ctx.session.make_shared()
+
+    # RootExports
+    def echo(self, *args):
+        return args
+
+    def hello(self, *args):
+        return "Hello World"
+
+    def getKojiVersion(self):
+        return self.ctx.opts.version
+
+    def getAPIVersion(self):
+        return KOJI_API_VERSION
+
+    def getLoggedInUser(self):
+        session = self.ctx.session
+        if not session.logged_in:
+            return None
+        row = self.ctx.query_one("SELECT * FROM users WHERE id = ?", (session.user_id,))
+        return {"id": row["id"], "name": row["name"], "status": row["status"],
+                "usertype": row["usertype"], "krb_principals": [],
+                "authtype": session.authtype}
+
+    def getSessionInfo(self, details=False, user_id=None):
+        session = self.ctx.session
+        if not session.logged_in:
+            return None
+        if user_id:
+            row = self.ctx.query_one("SELECT id FROM users WHERE name = ? OR id = ?",
+                                     (str(user_id), user_id))
+            if row is None:
+                raise koji.GenericError(f"No such user: {user_id!r}")
+            if not session.has_perm("admin") and row["id"] != session.user_id:
+                raise koji.ActionNotAllowed("only admins or owners may see all active sessions")
+            result = []
+            for s in self.ctx.query("SELECT * FROM sessions WHERE user_id = ? AND expired = 0",
+                                    (row["id"],)):
+                entry = {
+                    "user_id": s["user_id"], "expired": bool(s["expired"]),
+                    "master": s["master"], "authtype": s["authtype"], "callnum": s["callnum"],
+                    "start_time": state.ts_to_str(s["start_ts"]), "start_ts": s["start_ts"],
+                    "update_time": state.ts_to_str(s["update_ts"]), "update_ts": s["update_ts"],
+                    "renew_time": state.ts_to_str(s["renew_ts"]), "renew_ts": s["renew_ts"],
+                    "exclusive": True if s["exclusive"] else None,
+                }
+                if details:
+                    entry["hostip"] = s["hostip"]
+                    entry["id"] = s["id"]
+                result.append(entry)
+            return result
+        result = dict(session.session_data)
+        if details:
+            result["hostip"] = session.hostip
+            result["id"] = session.id
+        return result
+
+    def getHost(self, hostInfo, strict=False, event=None):
+        if event is not None:
+            raise koji.GenericError("emulator: getHost(event=) is not supported")
+        if isinstance(hostInfo, int):
+            row = self.ctx.query_one("SELECT * FROM hosts WHERE id = ?", (hostInfo,))
+        elif isinstance(hostInfo, str):
+            row = self.ctx.query_one("SELECT * FROM hosts WHERE name = ?", (hostInfo,))
+        else:
+            raise koji.ParameterError(f"Invalid type for hostInfo: {type(hostInfo)}")
+        if row is None:
+            if strict:
+                raise koji.GenericError(f"No such host: {hostInfo}")
+            return None
+        return state.host_info(row)
+
+    def taskFinished(self, taskId):
+        row = Task(self.ctx, taskId).row()
+        if row is None:
+            raise koji.GenericError("query returned no rows")
+        return row["state"] in state.FINISHED_STATES
+
+    def getTaskRequest(self, taskId):
+        return Task(self.ctx, taskId).get_request()
+
+    def getTaskResult(self, taskId, raise_fault=True):
+        return Task(self.ctx, taskId).get_result(raise_fault=raise_fault)
+
+    def getTaskInfo(self, task_id, request=False, strict=False):
+        single = not isinstance(task_id, (list, tuple))
+        ids = [task_id] if single else task_id
+        ret = [Task(self.ctx, i).get_info(strict, request) for i in ids]
+        return ret[0] if single else ret
+
+    def getTaskChildren(self, task_id, request=False, strict=False):
+        task = Task(self.ctx, task_id)
+        if strict:
+            task.get_info(strict=True)
+        return task.get_children(request=request)
+
+    def cancelTask(self, task_id, recurse=True):
+        task = Task(self.ctx, task_id)
+        if (not task.verify_owner() and not task.verify_host()
+                and not self.ctx.session.has_perm("admin")):
+            raise koji.ActionNotAllowed("Cannot cancel task, not owner")
+        task.cancel(recurse=recurse)
+
+    def cancelTaskChildren(self, task_id):
+        """The owner, the host running the task (Task.verifyHost) or an admin."""
+        self.ctx.session.assert_login()
+        task = Task(self.ctx, task_id)
+        if (not task.verify_owner() and not task.verify_host()
+                and not self.ctx.session.has_perm("admin")):
+            raise koji.ActionNotAllowed("Cannot cancel task, not owner")
+        task.cancel_children()
+
+    def listBuildroots(self, hostID=None, tagID=None, state=None, rpmID=None,  # noqa: PLR0917
+                       archiveID=None, taskID=None, buildrootID=None, repoID=None,
+                       queryOpts=None):
+        # (the hub's signature, so that wrong arguments fail as on the hub)
+        # buildroots are not emulated yet: there are none
+        return []
+
+    def uploadFile(self, path, name, size, md5sum, offset, data,  # noqa: PLR0917
+                   volume=None, checksum=None):
+        """The legacy upload (RootExports.uploadFile; the hub's signature)."""
+        self.ctx.session.assert_login()
+        if checksum is None and md5sum is not None:
+            checksum = md5sum
+        return upload_file(self.ctx, path, name, size=koji.decode_int(size), checksum=checksum,
+                           offset=koji.decode_int(offset), contents=base64.b64decode(data),
+                           volume=volume)
+
+    def checkUpload(self, path, name, verify=None, tail=None, volume=None):
+        """{size, mtime[, sumlength, hexdigest]} of an uploaded file, None if absent."""
+        fn = get_upload_path(self.ctx, path, name, volume=volume)
+        try:
+            fd = os.open(fn, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as e:
+                raise koji.LockError(e) from None
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise koji.GenericError(f"Not a regular file: {fn}")
+            data: dict[str, Any] = {"size": st.st_size, "mtime": st.st_mtime}
+            if verify:
+                chksum = get_verify_class(verify)()
+                if tail is not None:
+                    if tail < 0:
+                        raise koji.GenericError(f"Invalid tail value: {tail!r}")
+                    os.lseek(fd, max(st.st_size - tail, 0), 0)
+                length = 0
+                chunk = os.read(fd, 8192)
+                while chunk:
+                    length += len(chunk)
+                    chksum.update(chunk)
+                    chunk = os.read(fd, 8192)
+                data["sumlength"] = length
+                data["hexdigest"] = chksum.hexdigest()
+            return data
+        finally:
+            os.close(fd)
+
+
+def registry(ctx: Context) -> dict:
+    """Method name -> bound handler, as kojixmlrpc.get_registry builds it."""
+    funcs: dict = {}
+    root = RootExports(ctx)
+    for name in dir(root):
+        if not name.startswith("_") and name != "ctx":
+            funcs[name] = getattr(root, name)
+    host = HostExports(ctx)
+    for name in dir(host):
+        if not name.startswith("_") and name != "ctx":
+            funcs["host." + name] = getattr(host, name)
+    return funcs
+
+
+def method_names() -> list:
+    """Every call the emulator answers (the rest: "Invalid method")."""
+    names = [n for n in dir(RootExports) if not n.startswith("_")]
+    names += ["host." + n for n in dir(HostExports) if not n.startswith("_")]
+    return sorted([*names, "multiCall", "rawUpload"])

@@ -1,0 +1,396 @@
+"""The hub emulator's state: one SQLite file, nothing cached in memory.
+
+The server and the tests' admin side (tests/hub/admin.py) both open this file;
+WAL mode and a busy timeout let them work on it at the same time, and the
+server can be stopped and started again on the same file.
+
+Column names follow Koji's schema (schemas/schema.sql) where Koji has one; the
+timestamps are floats (seconds since the epoch) where Koji has timestamptz.
+Booleans are 0/1 (NULL where Koji's column is nullable: task.waiting/awaited,
+sessions.exclusive).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any, Optional
+
+import koji
+import koji.xmlrpcplus
+
+# koji.TASK_STATES numbers (FREE 0, OPEN 1, CLOSED 2, CANCELED 3, ASSIGNED 4, FAILED 5)
+FREE = koji.TASK_STATES["FREE"]
+OPEN = koji.TASK_STATES["OPEN"]
+CLOSED = koji.TASK_STATES["CLOSED"]
+CANCELED = koji.TASK_STATES["CANCELED"]
+ASSIGNED = koji.TASK_STATES["ASSIGNED"]
+FAILED = koji.TASK_STATES["FAILED"]
+FINISHED_STATES = (CLOSED, CANCELED, FAILED)
+
+USER_NORMAL = koji.USERTYPES["NORMAL"]
+USER_HOST = koji.USERTYPES["HOST"]
+
+ADMIN_USER = "kojiadmin"
+ADMIN_PASSWORD = "kojiadmin"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    password TEXT,
+    usertype INTEGER NOT NULL DEFAULT 0,      -- koji.USERTYPES: 0 user, 1 host
+    status INTEGER NOT NULL DEFAULT 0,        -- koji.USER_STATUS: 0 normal, 1 blocked
+    admin INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS channels (
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS hosts (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER UNIQUE NOT NULL REFERENCES users(id),
+    name TEXT UNIQUE NOT NULL,
+    arches TEXT NOT NULL,
+    capacity REAL NOT NULL DEFAULT 2.0,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    ready INTEGER NOT NULL DEFAULT 0,
+    task_load REAL NOT NULL DEFAULT 0.0,
+    data TEXT,                                -- JSON: updateHost(..., data=)
+    last_update REAL,                         -- Koji: host.update_time
+    description TEXT,
+    comment TEXT
+);
+CREATE TABLE IF NOT EXISTS host_channels (
+    host_id INTEGER NOT NULL REFERENCES hosts(id),
+    channel_id INTEGER NOT NULL REFERENCES channels(id),
+    PRIMARY KEY (host_id, channel_id)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    hostip TEXT,
+    authtype INTEGER,
+    master INTEGER REFERENCES sessions(id),   -- set for subsessions
+    exclusive INTEGER,                        -- 1 or NULL, as in Koji
+    callnum INTEGER,
+    expired INTEGER NOT NULL DEFAULT 0,
+    closed INTEGER NOT NULL DEFAULT 0,
+    start_ts REAL,
+    update_ts REAL,
+    renew_ts REAL,
+    last_method TEXT,                         -- the last call that stored its callnum
+    last_result TEXT                          -- and its XML response (diagnostics only:
+                                              -- the hub re-executes whitelisted repeats)
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY,
+    method TEXT NOT NULL,
+    request TEXT NOT NULL,                    -- xmlrpcplus.dumps(tuple(arglist), methodname=method)
+    state INTEGER NOT NULL,
+    owner INTEGER NOT NULL REFERENCES users(id),
+    host_id INTEGER REFERENCES hosts(id),
+    parent INTEGER REFERENCES tasks(id),
+    label TEXT,
+    arch TEXT NOT NULL,
+    channel_id INTEGER NOT NULL REFERENCES channels(id),
+    priority INTEGER NOT NULL,
+    weight REAL NOT NULL DEFAULT 1.0,
+    waiting INTEGER,
+    awaited INTEGER,
+    create_ts REAL NOT NULL,
+    start_ts REAL,
+    completion_ts REAL,
+    result TEXT                               -- the XML string from closeTask/failTask
+);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state);
+CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent);
+CREATE TABLE IF NOT EXISTS task_runs (        -- Koji: scheduler_task_runs
+    id INTEGER PRIMARY KEY,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    host_id INTEGER NOT NULL REFERENCES hosts(id),
+    active INTEGER NOT NULL DEFAULT 1,
+    create_ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refusals (         -- Koji: scheduler_task_refusals
+    id INTEGER PRIMARY KEY,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    host_id INTEGER NOT NULL REFERENCES hosts(id),
+    by_host INTEGER NOT NULL DEFAULT 0,
+    soft INTEGER NOT NULL DEFAULT 1,
+    msg TEXT,
+    ts REAL NOT NULL,
+    UNIQUE (task_id, host_id)
+);
+CREATE TABLE IF NOT EXISTS calls (            -- the call log tests assert on
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    session_id INTEGER,
+    user_id INTEGER,
+    host_id INTEGER,
+    method TEXT,
+    callnum INTEGER,
+    args TEXT,
+    task_ids TEXT,                            -- ",12,13," (the tasks the call names)
+    ok INTEGER NOT NULL,
+    fault_code INTEGER,
+    fault_string TEXT,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_method ON calls(method);
+CREATE TABLE IF NOT EXISTS sys (
+    name TEXT PRIMARY KEY,
+    value TEXT
+);
+"""
+
+DEFAULT_CHANNELS = ("default", "createrepo")
+
+
+def connect(path: str, init: bool = True) -> sqlite3.Connection:
+    """Open the state file (creating the schema if `init`), in autocommit mode.
+
+    Transactions are explicit (see transaction()); every connection sets WAL
+    and a busy timeout so the server's threads and the tests' admin side can
+    share the file.
+    """
+    conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 60000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if init:
+        _init(conn)
+    return conn
+
+
+def _init(conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        for name in DEFAULT_CHANNELS:
+            conn.execute("INSERT OR IGNORE INTO channels (name) VALUES (?)", (name,))
+        conn.execute(
+            "INSERT OR IGNORE INTO users (name, password, usertype, admin) VALUES (?, ?, ?, 1)",
+            (ADMIN_USER, ADMIN_PASSWORD, USER_NORMAL),
+        )
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an exception)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def now() -> float:
+    return time.time()
+
+
+def ts_to_str(ts: Optional[float]) -> Optional[str]:
+    """A timestamp as the hub sends a timestamptz column.
+
+    kojixmlrpc.Marshaller.dump_datetime sends datetimes as value.isoformat(' ').
+    """
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(" ")
+
+
+def opt_bool(value: Any) -> Optional[bool]:
+    return None if value is None else bool(value)
+
+
+def encode_request(method: str, arglist: Any) -> str:
+    """A task request as kojihub.make_task stores it."""
+    return koji.xmlrpcplus.dumps(tuple(arglist), methodname=method)
+
+
+def decode_request(xml: str) -> tuple:
+    """kojihub Task.getRequest: the params of the stored methodCall."""
+    params, _method = koji.xmlrpcplus.loads(xml)
+    return params
+
+
+# -- rows as the hub returns them -------------------------------------------
+
+# kojihub.Task.fields, in order
+TASK_FIELDS = ("id", "state", "create_time", "create_ts", "start_time", "start_ts",
+               "completion_time", "completion_ts", "channel_id", "host_id", "parent",
+               "label", "waiting", "awaited", "owner", "method", "arch", "priority",
+               "weight")
+
+
+def task_info(row: sqlite3.Row, request: bool = False, raw_request: bool = False) -> dict:
+    """kojihub Task.getInfo's dict (request decoded if asked, or raw as openTask gives it)."""
+    info = {
+        "id": row["id"],
+        "state": row["state"],
+        "create_time": ts_to_str(row["create_ts"]),
+        "create_ts": row["create_ts"],
+        "start_time": ts_to_str(row["start_ts"]),
+        "start_ts": row["start_ts"],
+        "completion_time": ts_to_str(row["completion_ts"]),
+        "completion_ts": row["completion_ts"],
+        "channel_id": row["channel_id"],
+        "host_id": row["host_id"],
+        "parent": row["parent"],
+        "label": row["label"],
+        "waiting": opt_bool(row["waiting"]),
+        "awaited": opt_bool(row["awaited"]),
+        "owner": row["owner"],
+        "method": row["method"],
+        "arch": row["arch"],
+        "priority": row["priority"],
+        "weight": row["weight"],
+    }
+    if raw_request:
+        info["request"] = row["request"]
+    elif request:
+        info["request"] = decode_request(row["request"])
+    return info
+
+
+def host_info(row: sqlite3.Row) -> dict:
+    """kojihub get_host's dict (1.34+: with update_ts)."""
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "name": row["name"],
+        "update_ts": row["last_update"],
+        "ready": bool(row["ready"]),
+        "task_load": row["task_load"],
+        "arches": row["arches"],
+        "capacity": row["capacity"],
+        "description": row["description"],
+        "comment": row["comment"],
+        "enabled": bool(row["enabled"]),
+    }
+
+
+def host_data(row: sqlite3.Row) -> dict:
+    if not row["data"]:
+        return {}
+    try:
+        data = json.loads(row["data"])
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# -- task rules shared by the server and the admin side -----------------------
+
+def get_task_row(conn: sqlite3.Connection, task_id: int) -> Optional[sqlite3.Row]:
+    return conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+
+
+def lock_task(conn: sqlite3.Connection, task_id: int, host_id: int, newstate: int,
+              force: bool = False) -> bool:
+    """kojihub Task.lock: associate a task with a host (assign or open).
+
+    Allowed when the task is FREE (and has no host), or ASSIGNED to this host
+    (opening it); everything else returns False (no error), as the hub does.
+    """
+    row = get_task_row(conn, task_id)
+    if row is None:
+        raise koji.GenericError(f"No such task: {task_id}")
+    if not force:
+        state, other = row["state"], row["host_id"]
+        if state == FREE:
+            if other is not None:
+                return False
+        elif state == ASSIGNED:
+            if other is None or other != host_id:
+                return False
+            if newstate == ASSIGNED:
+                return True  # double assign: the hub logs it and says True
+        else:
+            # OPEN (by anyone, even this host), CANCELED, CLOSED, FAILED
+            return False
+    if newstate == OPEN:
+        conn.execute("UPDATE tasks SET state = ?, host_id = ?, start_ts = ? WHERE id = ?",
+                     (newstate, host_id, now(), task_id))
+    else:
+        conn.execute("UPDATE tasks SET state = ?, host_id = ? WHERE id = ?",
+                     (newstate, host_id, task_id))
+    return True
+
+
+def free_task(conn: sqlite3.Connection, task_id: int) -> bool:
+    """kojihub Task.free: back to FREE with no host; an error for a finished task."""
+    row = get_task_row(conn, task_id)
+    if row is None:
+        raise koji.GenericError(f"No such task: {task_id}")
+    if row["state"] in FINISHED_STATES:
+        name = koji.TASK_STATES[row["state"]]
+        raise koji.GenericError(f"Cannot free task {task_id}, state is {name}")
+    conn.execute("UPDATE tasks SET state = ?, host_id = NULL WHERE id = ?", (FREE, task_id))
+    return True
+
+
+def cancel_task(conn: sqlite3.Connection, task_id: int, recurse: bool = True) -> bool:
+    """kojihub Task.cancel: CANCELED unless already finished, then its children.
+
+    True if canceled (or already canceled), False if CLOSED or FAILED (and then
+    its children are left alone, as the hub does).
+    """
+    row = get_task_row(conn, task_id)
+    if row is None:
+        raise koji.GenericError("query returned no rows")
+    if row["state"] == CANCELED:
+        return True
+    if row["state"] in (CLOSED, FAILED):
+        return False
+    conn.execute("UPDATE tasks SET state = ?, completion_ts = ? WHERE id = ?",
+                 (CANCELED, now(), task_id))
+    if recurse:
+        cancel_children(conn, task_id)
+    return True
+
+
+def cancel_children(conn: sqlite3.Connection, task_id: int) -> None:
+    """kojihub Task.cancelChildren."""
+    for child in conn.execute("SELECT id FROM tasks WHERE parent = ? ORDER BY id",
+                              (task_id,)).fetchall():
+        cancel_task(conn, child["id"], recurse=True)
+
+
+def channel_by_name(conn: sqlite3.Connection, name: str) -> Optional[sqlite3.Row]:
+    return conn.execute("SELECT * FROM channels WHERE name = ?", (name,)).fetchone()
+
+
+def insert_task(conn: sqlite3.Connection, *, method: str, request: str, owner: int,
+                channel_id: int, arch: str, priority: int, parent: Optional[int] = None,
+                label: Optional[str] = None, state: int = FREE,
+                host_id: Optional[int] = None, weight: Optional[float] = None) -> int:
+    cur = conn.execute(
+        "INSERT INTO tasks (method, request, state, owner, host_id, parent, label, arch,"
+        " channel_id, priority, weight, create_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (method, request, state, owner, host_id, parent, label, arch, channel_id, priority,
+         1.0 if weight is None else float(weight), now()),
+    )
+    return int(cur.lastrowid)
+
+
+def get_sys(conn: sqlite3.Connection, name: str) -> Optional[str]:
+    row = conn.execute("SELECT value FROM sys WHERE name = ?", (name,)).fetchone()
+    return None if row is None else row["value"]
+
+
+def set_sys(conn: sqlite3.Connection, name: str, value: str) -> None:
+    conn.execute("INSERT INTO sys (name, value) VALUES (?, ?) "
+                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (name, value))

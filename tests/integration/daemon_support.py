@@ -1,0 +1,96 @@
+"""Running adjutant's daemon against the hub emulator: shared by the daemon's
+integration tests and the worker benchmark (bench/worker.py)."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from tests.integration.conftest import IMAGE, sh
+
+HOST = "builder.example.com"
+PASSWORD = "builder-secret"
+SLEEPTIME = 1
+_daemon_ids = itertools.count(1)
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+    """Wait for a condition (checked every 50 ms); returns the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise Timeout(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+class Daemon:
+    """adjutant daemon as a transient Type=notify service."""
+
+    def __init__(self, config_file: Path) -> None:
+        self.config_file = config_file
+        self.unit = ""
+
+    def start(self) -> None:
+        self.unit = f"adjutant-daemon-test-{next(_daemon_ids)}-{int(time.time())}.service"
+        # systemd-run returns once the daemon said READY=1 (or failed)
+        result = sh("systemd-run", f"--unit={self.unit}", "-p", "Type=notify",
+                    "-p", "NotifyAccess=main", "-p", "TimeoutStartSec=60",
+                    sys.executable, "-m", "adjutant", "daemon", "--config",
+                    str(self.config_file), check=False)  # fmt: skip
+        assert result.returncode == 0, result.stderr + self.journal()
+
+    def kill(self) -> None:
+        sh("systemctl", "kill", "--signal=SIGKILL", self.unit)
+        wait_for(lambda: not self.active(), 10, "the daemon to die")
+
+    def stop(self) -> None:
+        if self.unit:
+            sh("systemctl", "stop", self.unit, check=False)
+            sh("systemctl", "reset-failed", self.unit, check=False)
+
+    def active(self) -> bool:
+        return sh("systemctl", "is-active", self.unit, check=False).stdout.strip() in (
+            "active", "activating", "deactivating")  # fmt: skip
+
+    def status_text(self) -> str:
+        return sh("systemctl", "show", self.unit, "-p", "StatusText", "--value").stdout.strip()
+
+    def journal(self) -> str:
+        return sh("journalctl", "-u", self.unit, "--no-pager", "-o", "cat", check=False).stdout
+
+
+def write_config(tmp_path: Path, hub, **kojid: object) -> Path:
+    values = {
+        "server": hub.url, "topurl": hub.topurl, "topdir": tmp_path / "koji",
+        "workdir": tmp_path / "work", "user": HOST, "password": PASSWORD,
+        "sleeptime": SLEEPTIME, "minspace": 1, "retry_interval": 1, "max_retries": 300,
+        "offline_retry_interval": 1,
+    }  # fmt: skip
+    values.update(kojid)
+    lines = ["[kojid]"] + [f"{k} = {v}" for k, v in values.items()]
+    lines += ["[adjutant]", f"log_dir = {tmp_path / 'logs'}", f"state_dir = {tmp_path / 'state'}",
+              f"task_image = {IMAGE}", "task_stop_timeout = 10", "cancel_grace = 1"]  # fmt: skip
+    path = tmp_path / "kojid.conf"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+
+
+def main_pid(unit: str) -> int:
+    return int(sh("systemctl", "show", unit, "-p", "MainPID", "--value").stdout.strip() or 0)
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0

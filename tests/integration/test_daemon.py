@@ -1,0 +1,188 @@
+"""The daemon against the hub emulator, in the test host: real systemd units,
+real podman, the hub's real wire protocol through koji's client library.
+
+The daemon runs as a Type=notify transient service (as adjutant.service
+would), so READY=1, STATUS= and being killed are real too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.integration.conftest import containers_of, sh
+from tests.integration.daemon_support import (
+    HOST,
+    PASSWORD,
+    SLEEPTIME,
+    Daemon,
+    wait_for,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[object]:
+    from tests.hub.admin import HubAdmin, HubProcess
+
+    topdir = tmp_path / "koji"
+    topdir.mkdir()
+    db = tmp_path / "hub.sqlite"
+    admin = HubAdmin(db)
+    admin.add_host(HOST, arches=("x86_64", "noarch"), capacity=10.0, password=PASSWORD)
+    with HubProcess(db, topdir) as process:
+        process.admin = admin
+        yield process
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path, hub) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def make(**kojid: object) -> Daemon:
+        daemon = Daemon(write_config(tmp_path, hub, **kojid))
+        started.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in started:
+        daemon.stop()
+    # no task unit of this test may outlive it
+    for line in sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
+                   "adjutant-task-*").stdout.splitlines():  # fmt: skip
+        unit = line.split()[0]
+        sh("systemctl", "stop", unit, check=False)
+        sh("systemctl", "reset-failed", unit, check=False)
+
+
+def state_name(hub, task_id: int) -> str:
+    import koji
+
+    return koji.TASK_STATES[hub.admin.task(task_id)["state"]]
+
+
+def count_calls(hub, method: str, task_id: int) -> int:
+    return len(hub.admin.calls(method=method, task_id=task_id))
+
+
+def unit_active(task_id: int) -> bool:
+    return sh("systemctl", "is-active", f"adjutant-task-{task_id}", check=False).stdout.strip() \
+        in ("active", "activating")  # fmt: skip
+
+
+# ---- the tests ------------------------------------------------------------------
+
+
+def test_sleep_tasks_run_as_units_and_close_unknown_methods_are_refused(hub, daemon_factory):
+    daemon = daemon_factory()
+    sleeps = [hub.admin.create_task("sleep", [1]) for _ in range(3)]
+    unknown = hub.admin.create_task("frobnicate", [])
+    daemon.start()
+    for task_id in sleeps:
+        wait_for(lambda t=task_id: state_name(hub, t) == "CLOSED", 60, f"task {task_id} to close")
+        assert count_calls(hub, "host.closeTask", task_id) == 1
+        assert hub.admin.decoded_result(task_id) is None
+        journal = sh("journalctl", "-u", f"adjutant-task-{task_id}", "--no-pager").stdout
+        assert f"Koji task {task_id}: sleep 1" in journal
+    wait_for(lambda: count_calls(hub, "host.refuseTask", unknown) >= 1, 30, "the refusal")
+    assert state_name(hub, unknown) == "FREE"
+    assert count_calls(hub, "host.openTask", unknown) == 0
+    assert "task(s) running" in daemon.status_text()
+
+
+def test_no_more_tasks_run_than_maxjobs_allows(hub, daemon_factory):
+    daemon = daemon_factory(maxjobs=2)
+    tasks = [hub.admin.create_task("sleep", [2]) for _ in range(5)]
+    daemon.start()
+    most = 0
+    deadline = time.monotonic() + 120
+    while not all(state_name(hub, t) == "CLOSED" for t in tasks):
+        assert time.monotonic() < deadline, "the tasks did not all close in 120 s"
+        running = [t for t in tasks if state_name(hub, t) == "OPEN"]
+        units = [t for t in tasks if unit_active(t)]
+        most = max(most, len(running), len(units))
+        time.sleep(0.1)
+    assert most == 2
+
+
+def test_a_task_cancelled_on_the_hub_is_stopped(hub, daemon_factory):
+    daemon = daemon_factory()
+    task_id = hub.admin.create_task("sleep", [300])
+    daemon.start()
+    wait_for(lambda: containers_of(task_id) == [f"adjutant-task-{task_id}"], 60,
+             "the task's container")  # fmt: skip
+    hub.admin.cancel(task_id)
+    took = wait_for(lambda: containers_of(task_id) == [] and not unit_active(task_id),
+                    SLEEPTIME + 5, "the container and unit to be gone")  # fmt: skip
+    print(f"cancel to container gone: {took:.2f} s")
+    assert count_calls(hub, "host.closeTask", task_id) == 0
+    assert count_calls(hub, "host.failTask", task_id) == 0
+
+
+@pytest.mark.parametrize("ends_while_down", [False, True], ids=["restart-mid-task",
+                                                                 "task-ends-while-down"])
+def test_daemon_killed_mid_task_finishes_it_once(hub, daemon_factory, ends_while_down):
+    daemon = daemon_factory()
+    task_id = hub.admin.create_task("sleep", [6])
+    daemon.start()
+    wait_for(lambda: unit_active(task_id), 60, "the task's unit")
+    daemon.kill()
+    assert unit_active(task_id), "the task's unit must outlive the daemon"
+    if ends_while_down:
+        wait_for(lambda: not unit_active(task_id), 30, "the task to end with no daemon")
+    daemon.start()
+    wait_for(lambda: state_name(hub, task_id) == "CLOSED", 60, "the task to close")
+    assert count_calls(hub, "host.closeTask", task_id) == 1
+    assert count_calls(hub, "host.freeTasks", task_id) == 0
+    assert count_calls(hub, "host.openTask", task_id) == 1
+
+
+def test_a_result_survives_the_hub_being_down_for_30_seconds(hub, daemon_factory):
+    daemon = daemon_factory()
+    task_id = hub.admin.create_task("sleep", [4])
+    daemon.start()
+    wait_for(lambda: unit_active(task_id), 60, "the task's unit")
+    hub.stop()
+    down_since = time.monotonic()
+    wait_for(lambda: not unit_active(task_id), 30, "the task to end while the hub is down")
+    assert state_name(hub, task_id) == "OPEN"
+    wait_for(lambda: time.monotonic() - down_since >= 30, 31, "30 s of outage")
+    hub.start()
+    took = wait_for(lambda: state_name(hub, task_id) == "CLOSED", 60,
+                    "the result to reach the hub")  # fmt: skip
+    print(f"result delivered {took:.2f} s after the hub returned")
+    assert count_calls(hub, "host.closeTask", task_id) == 1
+    assert daemon.active()
+
+
+def test_parent_tasks_wait_for_their_subtasks(hub, daemon_factory):
+    daemon = daemon_factory()
+    waittest = hub.admin.create_task("waittest", [2, 1])
+    chain = hub.admin.create_task("subtask", [1])
+    daemon.start()
+    for task_id in (waittest, chain):
+        wait_for(lambda t=task_id: state_name(hub, t) in ("CLOSED", "FAILED"), 120,
+                 f"task {task_id} to finish")  # fmt: skip
+        assert state_name(hub, task_id) == "CLOSED", hub.admin.decoded_result(task_id)
+    children = [t for t in hub.admin.tasks() if t["parent"] == waittest]
+    assert sorted(t["label"] for t in children) == ["0", "1", "bad"]
+    bad = next(t for t in children if t["label"] == "bad")
+    assert state_name(hub, bad["id"]) == "FAILED"
+
+
+def test_a_bad_configuration_stops_the_start_with_one_line(tmp_path: Path):
+    bad = tmp_path / "kojid.conf"
+    bad.write_text("[kojid]\nserver = http://127.0.0.1:1/kojihub\ntopurl = http://x/\n"
+                   "maxjobs = plenty\n")  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "adjutant", "daemon", "--config", str(bad)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (f"adjutant: {bad}: [kojid] maxjobs = 'plenty': 'plenty' is not "
+                             "a whole number\n")  # fmt: skip
