@@ -36,9 +36,28 @@ BATCH_ENTRIES = 2000
 UNRELIABLE_FD_RECHECK_SECONDS = 1.0
 
 
-def journal_sync() -> None:
-    """Make journald write out every message it has received (blocking)."""
-    run(["journalctl", "--sync"], timeout=60)
+# journald's varlink socket (systemd 254 and later); `journalctl --sync` talks
+# to the same method, but a process costs 7 ms against 0.4 ms (test host).
+JOURNAL_VARLINK = "/run/systemd/journal/io.systemd.journal"
+SYNCHRONIZE = b'{"method":"io.systemd.Journal.Synchronize","parameters":{}}\0'
+
+
+async def journal_sync() -> None:
+    """Make journald process and store every message it has received so far."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(JOURNAL_VARLINK)
+    except OSError:
+        # older systemd: no varlink socket
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: run(["journalctl", "--sync"], timeout=60))  # fmt: skip
+        return
+    try:
+        writer.write(SYNCHRONIZE)
+        reply = await asyncio.wait_for(reader.readuntil(b"\0"), 60)
+    finally:
+        writer.close()
+    if b'"error"' in reply:
+        log.warning("journald could not synchronize: %s", reply[:200].decode(errors="replace"))
 
 
 class JournalCopier:
@@ -155,7 +174,7 @@ class JournalCopier:
     async def finish(self) -> int:
         """After the unit ended: copy everything that is left, then close."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, journal_sync)
+        await journal_sync()
         async with self._lock:
             await loop.run_in_executor(None, self._copy_available)
         self.close()

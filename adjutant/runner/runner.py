@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from typing import Any, Optional
 from adjutant.config import Config
 from adjutant.errors import RunnerError
 from adjutant.podman import task_run_argv
+from adjutant.runner import poststop
 from adjutant.runner.journal import JournalCopier, read_tail
 from adjutant.runner.outcome import Outcome, classify
 from adjutant.runner.properties import (
@@ -120,9 +122,10 @@ class TaskRunner:
             mounts=spec.mounts, env_file=state.env_file, workdir=spec.workdir, user=spec.user,
             network=spec.network,
         )  # fmt: skip
-        exec_stop_post = [sys.executable, "-m", "adjutant.runner.poststop",
-                          "--state-dir", str(state.path), "--task-id", str(spec.task_id),
-                          "--podman", str(podman)]  # fmt: skip
+        # -I -S: the script needs nothing beyond the standard library (poststop.py)
+        exec_stop_post = [sys.executable, "-I", "-S", os.path.abspath(poststop.__file__),
+                          str(state.path),
+                          str(spec.task_id), str(podman)]  # fmt: skip
         environment = []
         if self.layout.version == 1:
             # podman 5 warns on every call that cgroup v1 is deprecated; the
@@ -302,8 +305,7 @@ class TaskRunner:
     async def release(self, task_id: int) -> None:
         """Forget a finished task: reset its unit and delete its state."""
         task = self._tasks.get(task_id)
-        unit = task_unit_name(task_id)
-        await self._ignore_missing(self._systemd.reset_failed(unit))
+        await self._systemd.forget(task_unit_name(task_id))
         if task is not None:
             task.state.remove()
         else:

@@ -12,10 +12,11 @@ and others, depending on the version); our properties carry their signatures
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, TypeVar
 
 from adjutant.errors import RunnerError
 from adjutant.runner.properties import Property
@@ -121,6 +122,20 @@ class SystemdManager:
         name = unit.encode()
         await self._run(lambda: self._call(f"reset {unit}", lambda m: m.ResetFailedUnit(name)))
 
+    async def forget(self, unit: str) -> None:
+        """Let systemd unload a finished unit: reset it if it failed, and drop
+        our reference (AddRef), ignoring either if there is nothing to drop."""
+        name = unit.encode()
+
+        def forget() -> None:
+            for what, call in (("reset", lambda m: m.ResetFailedUnit(name)),
+                               ("unreference", lambda m: m.UnrefUnit(name))):  # fmt: skip
+                # not failed, not loaded, or referenced by an earlier run: fine
+                with contextlib.suppress(SystemdCallError):
+                    self._call(f"{what} {unit}", call)
+
+        await self._run(forget)
+
     async def list_units(self, pattern: str) -> list[ListedUnit]:
         def listing() -> list[ListedUnit]:
             rows = self._call("list units",
@@ -141,7 +156,3 @@ class SystemdManager:
 
 def is_error(exc: BaseException, name: str) -> bool:
     return isinstance(exc, SystemdCallError) and exc.name == name
-
-
-def optional_name(exc: BaseException) -> Optional[str]:
-    return exc.name if isinstance(exc, SystemdCallError) else None

@@ -194,6 +194,9 @@ def test_eight_tasks_at_once_each_with_its_own_limits_outcome_and_log(config, ne
         return limits_seen, outcomes
 
     limits_seen, outcomes = asyncio.run(scenario())
+    loaded = sh("systemctl", "list-units", "--all", "--no-legend", "--plain",
+                *(f"adjutant-task-{t}.service" for t in ids)).stdout  # fmt: skip
+    assert loaded == "", f"released units must be unloaded:\n{loaded}"
     for index, (task_id, outcome) in enumerate(zip(ids, outcomes)):
         assert limits_seen[task_id] == str(50 + index)
         assert outcome.task_id == task_id

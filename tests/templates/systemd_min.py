@@ -117,6 +117,18 @@ def ResetFailedUnit(self, name):
         _remove(self, name)
 
 
+@dbus.service.method(MAIN_IFACE, in_signature="s", out_signature="")
+def UnrefUnit(self, name):
+    """Drops the AddRef reference; an unreferenced inactive unit is unloaded."""
+    name = str(name)
+    if name not in self.units:
+        raise dbus.exceptions.DBusException(f"Unit {name} not loaded.",
+                                            name="org.freedesktop.systemd1.NoSuchUnit")
+    unit = mockobject.objects[self.units[name]]
+    if unit.Get(UNIT_IFACE, "ActiveState") == "inactive":
+        _remove(self, name)
+
+
 @dbus.service.method(MAIN_IFACE, in_signature="asas", out_signature="a(ssssssouso)")
 def ListUnitsByPatterns(self, states, patterns):
     import fnmatch

@@ -78,6 +78,39 @@ def test_podman_cleans_up_after_itself_unless_killed():
 
 
 def test_write_record_is_atomic_json(tmp_path: Path):
-    target = write_record(tmp_path / "t", {"service_result": "success"})
+    target = Path(write_record(tmp_path / "t", {"service_result": "success"}))
     assert json.loads(target.read_text()) == {"service_result": "success"}
     assert [p.name for p in target.parent.iterdir()] == ["exit.json"]
+
+
+def test_the_script_records_the_end_it_is_given(tmp_path: Path):
+    """Run as the unit's ExecStopPost runs it: a script, without site-packages."""
+    import subprocess
+    import sys
+
+    from adjutant.runner import poststop
+
+    env = {"SERVICE_RESULT": "exit-code", "EXIT_CODE": "exited", "EXIT_STATUS": "3",
+           "INVOCATION_ID": "abc", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-I", "-S", poststop.__file__, str(tmp_path), "7",
+                             "/bin/false"], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "exit.json").read_text())
+    assert record["service_result"] == "exit-code" and record["exit_status"] == "3"
+    assert record["invocation_id"] == "abc" and record["task_id"] == 7
+
+
+def test_a_killed_podman_leaves_a_container_to_remove(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from adjutant.runner import poststop
+
+    env = {"SERVICE_RESULT": "signal", "EXIT_CODE": "killed", "EXIT_STATUS": "KILL",
+           "PATH": "/usr/bin:/bin"}
+    # /bin/false stands in for podman: every removal fails, and says so
+    result = subprocess.run([sys.executable, "-I", "-S", poststop.__file__, str(tmp_path), "7",
+                             "/bin/false"], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "could not remove the task's container" in result.stderr
+    assert (tmp_path / "exit.json").exists()

@@ -43,7 +43,10 @@ def write_record(config: Config, task_id: int, invocation: str, **fields) -> Non
 @pytest.fixture
 def no_journal(monkeypatch):
     """The mock has no journald: the copier reads nothing and syncs nothing."""
-    monkeypatch.setattr("adjutant.runner.journal.journal_sync", lambda: None)
+    async def nothing() -> None:
+        return None
+
+    monkeypatch.setattr("adjutant.runner.journal.journal_sync", nothing)
 
 
 def test_launch_sends_the_unit_and_names_the_outcome(config, systemd_mock, no_journal):
