@@ -41,11 +41,17 @@ class Daemon:
     def start(self) -> None:
         self.unit = f"adjutant-daemon-test-{next(_daemon_ids)}-{int(time.time())}.service"
         # systemd-run returns once the daemon said READY=1 (or failed)
+        # WatchdogSec: a daemon that stops pinging is killed, and the test fails
         result = sh("systemd-run", f"--unit={self.unit}", "-p", "Type=notify",
                     "-p", "NotifyAccess=main", "-p", "TimeoutStartSec=60",
+                    "-p", "WatchdogSec=5",
                     sys.executable, "-m", "adjutant", "daemon", "--config",
                     str(self.config_file), check=False)  # fmt: skip
         assert result.returncode == 0, result.stderr + self.journal()
+
+    def terminate(self) -> None:
+        """systemctl stop: SIGTERM, as on a service restart."""
+        sh("systemctl", "stop", self.unit)
 
     def kill(self) -> None:
         sh("systemctl", "kill", "--signal=SIGKILL", self.unit)
@@ -75,7 +81,7 @@ def write_config(tmp_path: Path, hub, **kojid: object) -> Path:
         "offline_retry_interval": 1,
     }  # fmt: skip
     values.update(kojid)
-    lines = ["[kojid]"] + [f"{k} = {v}" for k, v in values.items()]
+    lines = ["[kojid]"] + [f"{k} = {v}" for k, v in values.items() if v is not None]
     lines += ["[adjutant]", f"log_dir = {tmp_path / 'logs'}", f"state_dir = {tmp_path / 'state'}",
               f"task_image = {IMAGE}", "task_stop_timeout = 10", "cancel_grace = 1"]  # fmt: skip
     path = tmp_path / "kojid.conf"

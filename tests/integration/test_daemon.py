@@ -126,14 +126,18 @@ def test_a_task_cancelled_on_the_hub_is_stopped(hub, daemon_factory):
     assert count_calls(hub, "host.failTask", task_id) == 0
 
 
-@pytest.mark.parametrize("ends_while_down", [False, True], ids=["restart-mid-task",
-                                                                 "task-ends-while-down"])
-def test_daemon_killed_mid_task_finishes_it_once(hub, daemon_factory, ends_while_down):
+@pytest.mark.parametrize("how,ends_while_down", [
+    ("SIGKILL", False), ("SIGKILL", True), ("SIGTERM", False),
+], ids=["killed-mid-task", "killed-task-ends-while-down", "stopped-mid-task"])  # fmt: skip
+def test_daemon_killed_mid_task_finishes_it_once(hub, daemon_factory, how, ends_while_down):
     daemon = daemon_factory()
     task_id = hub.admin.create_task("sleep", [6])
     daemon.start()
     wait_for(lambda: unit_active(task_id), 60, "the task's unit")
-    daemon.kill()
+    if how == "SIGKILL":
+        daemon.kill()
+    else:
+        daemon.terminate()
     assert unit_active(task_id), "the task's unit must outlive the daemon"
     if ends_while_down:
         wait_for(lambda: not unit_active(task_id), 30, "the task to end with no daemon")
@@ -175,6 +179,46 @@ def test_parent_tasks_wait_for_their_subtasks(hub, daemon_factory):
     assert sorted(t["label"] for t in children) == ["0", "1", "bad"]
     bad = next(t for t in children if t["label"] == "bad")
     assert state_name(hub, bad["id"]) == "FAILED"
+
+
+def test_login_with_a_client_certificate(tmp_path: Path):
+    from tests.hub.admin import HubAdmin, HubProcess
+    from tests.hub.tls import make_tls
+
+    tls = make_tls(tmp_path / "tls", HOST)
+    (tmp_path / "koji").mkdir()
+    admin = HubAdmin(tmp_path / "hub.sqlite")
+    admin.add_host(HOST, capacity=4.0)  # no password: the certificate is the login
+    with HubProcess(tmp_path / "hub.sqlite", tmp_path / "koji", tls=tls) as hub:
+        daemon = Daemon(write_config(tmp_path, hub, user=None, password=None,
+                                     cert=tls.client_pem, serverca=tls.ca))  # fmt: skip
+        try:
+            task_id = admin.create_task("sleep", [1])
+            daemon.start()
+            wait_for(lambda: admin.task(task_id)["state_name"] == "CLOSED", 60, "the task")
+            assert admin.count_calls("sslLogin") == 1
+            assert admin.count_calls("login") == 0
+        finally:
+            daemon.stop()
+
+
+def test_drain_stops_and_frees_every_task(hub, daemon_factory, tmp_path: Path):
+    daemon = daemon_factory()
+    tasks = [hub.admin.create_task("sleep", [300]) for _ in range(2)]
+    daemon.start()
+    wait_for(lambda: all(unit_active(t) for t in tasks), 60, "both units")
+    daemon.terminate()
+    assert all(unit_active(t) for t in tasks), "stopping the daemon must leave the units"
+    result = subprocess.run([sys.executable, "-m", "adjutant", "drain", "--config",
+                             str(tmp_path / "kojid.conf")], capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("drained: 2 task(s) freed")
+    for task_id in tasks:
+        assert not unit_active(task_id)
+        assert containers_of(task_id) == []
+        assert state_name(hub, task_id) in ("FREE", "ASSIGNED")  # back in the queue
+        assert count_calls(hub, "host.closeTask", task_id) == 0
 
 
 def test_a_bad_configuration_stops_the_start_with_one_line(tmp_path: Path):
