@@ -165,6 +165,23 @@ def _parse_rlimit(text: str) -> str:
     return " ".join(parts)
 
 
+def _parse_pull_policy(text: str) -> str:
+    value = text.strip()
+    if value not in ("always", "if-missing", "never"):
+        raise ValueError(f"{text!r} is not one of always, if-missing, never")
+    return value
+
+
+def _parse_image_policy(text: str) -> str:
+    from adjutant.buildroot.policy import PolicyError, parse_rules
+
+    try:
+        parse_rules(text, where="")
+    except PolicyError as exc:
+        raise ValueError(str(exc).lstrip(": ")) from None
+    return text.strip()
+
+
 def _parse_list(text: str) -> tuple[str, ...]:
     return tuple(text.replace(",", " ").split())
 
@@ -433,6 +450,31 @@ class Config:
         True, section=ADJUTANT, parse=_parse_bool, kind="boolean",
         doc="Take over the host's exclusive hub session if another (a crashed adjutant) "
             "holds it, as kojid.service's --force-lock does.",
+    )  # fmt: skip
+
+    # ---- [adjutant]: images and buildroots ------------------------------------
+    image_policy: str = setting(
+        "", section=ADJUTANT, parse=_parse_image_policy, kind="JSON",
+        doc="Rules choosing a task's image, as in a tag's adjutant.image_policy extra "
+            "(docs: adjutant/buildroot/policy.py); the tag's rules come first.",
+    )  # fmt: skip
+    image_policy_ttl: float = setting(
+        300.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
+        doc="How long a tag's image rules are reused before they are read again.",
+    )  # fmt: skip
+    image_pull: str = setting(
+        "if-missing", section=ADJUTANT, parse=_parse_pull_policy, kind="always|if-missing|never",
+        doc="When to pull a task's image: before every task, only when it is not here, "
+            "or never (a missing image fails the task).",
+    )  # fmt: skip
+    image_pull_timeout: float = setting(
+        600.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
+        doc="Longest an image pull may take.",
+    )  # fmt: skip
+    buildroot_cache_images: int = setting(
+        8, section=ADJUTANT, parse=_parse_non_negative_int, kind="integer",
+        doc="Prepared buildroot images kept for reuse (one per tag, repo, arch and group); "
+            "the least recently used go first. 0 keeps none beyond the builds running.",
     )  # fmt: skip
 
     # ---- [adjutant]: task units -------------------------------------------------

@@ -45,11 +45,13 @@ def task_run_argv(
     user: Optional[str] = None,
     network: bool = False,
     pull: str = "never",
+    keep: bool = False,
 ) -> list[str]:
-    """The `podman run` argv a task unit executes."""
+    """The `podman run` argv a task unit executes.  With `keep`, the container
+    stays after it exits (to be committed as an image by the next step)."""
     argv = [
         str(podman), "run",
-        "--rm",
+        *([] if keep else ["--rm"]),
         # A leftover container of an earlier run of this task must not block this one.
         "--replace",
         "--name", container_name(task_id),
@@ -78,6 +80,28 @@ def task_run_argv(
     argv.append(image)
     argv += list(command)
     return argv
+
+
+def task_commit_argv(*, podman: Path, task_id: int, image: str) -> list[str]:
+    """Save the task's kept container as `image` (a prepared buildroot)."""
+    return [str(podman), "commit", "--quiet", container_name(task_id), image]
+
+
+def pull_argv(*, podman: Path, image: str) -> list[str]:
+    return [str(podman), "pull", image]
+
+
+def image_exists_argv(*, podman: Path, image: str) -> list[str]:
+    """Exit status 0 if `image` is in local storage, 1 if not."""
+    return [str(podman), "image", "exists", image]
+
+
+def image_id_argv(*, podman: Path, image: str) -> list[str]:
+    return [str(podman), "image", "inspect", "--format", "{{.Id}}", image]
+
+
+def remove_image_argv(*, podman: Path, image: str) -> list[str]:
+    return [str(podman), "rmi", image]
 
 
 def remove_container_argv(*, podman: Path, task_id: int) -> list[str]:

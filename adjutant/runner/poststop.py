@@ -8,7 +8,7 @@ it the end in $SERVICE_RESULT, $EXIT_CODE and $EXIT_STATUS.  The record,
 `exit.json` in the task's state directory, is what the runner reads to name
 the outcome, also when adjutant was not running when the task ended.
 
-    python3 -I -S .../adjutant/runner/poststop.py STATE_DIR TASK_ID PODMAN
+    python3 -I -S .../adjutant/runner/poststop.py STATE_DIR TASK_ID PODMAN ACTION
 
 It runs at the end of every task, so it starts as a plain script without
 site-packages (-I -S) and imports only os, sys, json and time: 12 ms instead
@@ -132,14 +132,23 @@ def read_usage(paths: dict[str, str], root: PathLike = CGROUP_ROOT) -> dict[str,
     return usage
 
 
-def podman_left_container(service_result: str, exit_code: str, exit_status: str) -> bool:
-    """Whether podman may have left the container behind.
+def container_to_remove(action: str, service_result: str, exit_code: str,
+                        exit_status: str) -> bool:  # fmt: skip
+    """Whether the task's container must be removed now.
 
-    When `podman run --rm` exits by itself, it has already removed the
+    run: when `podman run --rm` exits by itself, it has already removed the
     container; only when podman itself was killed (stop, cancel, time-out) or
     failed (125-127) can one remain.  Skipping `podman rm` otherwise saves a
     podman start-up at the end of every task.
+    keep: the container is kept for the commit step, unless the run failed.
+    commit: the container is done with, committed or not.  pull: none.
     """
+    if action == "pull":
+        return False
+    if action == "commit":
+        return True
+    if action == "keep":
+        return service_result != "success"
     if service_result in ("success", "exit-code") and exit_code == "exited":
         return exit_status in ("125", "126", "127")
     return True
@@ -179,10 +188,11 @@ def remove_container(podman: str, task_id: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or not argv[1].isdigit():
-        print("usage: poststop.py STATE_DIR TASK_ID PODMAN", file=sys.stderr)
+    if len(argv) not in (3, 4) or not argv[1].isdigit():
+        print("usage: poststop.py STATE_DIR TASK_ID PODMAN [ACTION]", file=sys.stderr)
         return 2
     state_dir, task_id, podman = argv[0], int(argv[1]), argv[2]
+    action = argv[3] if len(argv) == 4 else "run"
     result = os.environ.get("SERVICE_RESULT", "")
     exit_code = os.environ.get("EXIT_CODE", "")
     exit_status = os.environ.get("EXIT_STATUS", "")
@@ -202,7 +212,7 @@ def main(argv: list[str]) -> int:
         "recorded_at": time.time(),
     }
     write_record(state_dir, record)
-    if podman_left_container(result, exit_code, exit_status):
+    if container_to_remove(action, result, exit_code, exit_status):
         return remove_container(podman, task_id)
     return 0
 

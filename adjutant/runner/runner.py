@@ -39,7 +39,7 @@ from typing import Any, Optional
 
 from adjutant.config import Config
 from adjutant.errors import RunnerError
-from adjutant.podman import task_run_argv
+from adjutant.podman import pull_argv, task_commit_argv, task_run_argv
 from adjutant.runner import poststop
 from adjutant.runner.journal import JournalCopier, read_tail
 from adjutant.runner.outcome import Outcome, classify
@@ -115,17 +115,25 @@ class TaskRunner:
             return Path(spec.log_path)
         return self.config.log_dir / str(spec.task_id) / "container.log"
 
-    def unit_properties(self, spec: TaskSpec, state: TaskState) -> list[Property]:
+    def exec_start(self, spec: TaskSpec, state: TaskState) -> list[str]:
         podman = self.config.podman
-        exec_start = task_run_argv(
+        if spec.action == "commit":
+            return task_commit_argv(podman=podman, task_id=spec.task_id, image=spec.image)
+        if spec.action == "pull":
+            return pull_argv(podman=podman, image=spec.image)
+        return task_run_argv(
             podman=podman, task_id=spec.task_id, image=spec.image, command=spec.command,
             mounts=spec.mounts, env_file=state.env_file, workdir=spec.workdir, user=spec.user,
-            network=spec.network,
+            network=spec.network, keep=spec.action == "keep",
         )  # fmt: skip
+
+    def unit_properties(self, spec: TaskSpec, state: TaskState) -> list[Property]:
+        podman = self.config.podman
+        exec_start = self.exec_start(spec, state)
         # -I -S: the script needs nothing beyond the standard library (poststop.py)
         exec_stop_post = [sys.executable, "-I", "-S", os.path.abspath(poststop.__file__),
-                          str(state.path),
-                          str(spec.task_id), str(podman)]  # fmt: skip
+                          str(state.path), str(spec.task_id), str(podman),
+                          spec.action]  # fmt: skip
         environment = []
         if self.layout.version == 1:
             # podman 5 warns on every call that cgroup v1 is deprecated; the

@@ -43,6 +43,14 @@ class ResourceLimits:
         )
 
 
+# What a task unit's podman does (see adjutant/podman.py):
+#   run      podman run --rm IMAGE COMMAND
+#   keep     podman run IMAGE COMMAND, keeping the container for `commit`
+#   commit   podman commit the kept container as IMAGE, then remove it
+#   pull     podman pull IMAGE
+ACTIONS = ("run", "keep", "commit", "pull")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     task_id: int
@@ -62,11 +70,14 @@ class TaskSpec:
     # Where the unit's journal is copied; None means the configured default,
     # <log_dir>/<task_id>/container.log.
     log_path: Optional[str] = None
+    action: str = "run"
 
     def __post_init__(self) -> None:
         if self.task_id < 1:
             raise ValueError(f"task id {self.task_id} is not a Koji task id")
-        if not self.command:
+        if self.action not in ACTIONS:
+            raise ValueError(f"task {self.task_id}: unknown action {self.action!r}")
+        if self.action in ("run", "keep") and not self.command:
             raise ValueError(f"task {self.task_id}: empty command")
         for mount in self.mounts:
             if not (mount.source.startswith("/") and mount.target.startswith("/")):

@@ -2,8 +2,8 @@ import json
 from pathlib import Path
 
 from adjutant.runner.poststop import (
+    container_to_remove,
     parse_proc_cgroup,
-    podman_left_container,
     read_usage,
     write_record,
 )
@@ -69,12 +69,20 @@ def test_read_usage_cgroup_v2(tmp_path: Path):
 
 
 def test_podman_cleans_up_after_itself_unless_killed():
-    assert not podman_left_container("success", "exited", "0")
-    assert not podman_left_container("exit-code", "exited", "1")
-    assert not podman_left_container("exit-code", "exited", "137")  # payload killed, podman fine
-    assert podman_left_container("exit-code", "exited", "125")
-    assert podman_left_container("timeout", "exited", "143")
-    assert podman_left_container("signal", "killed", "KILL")
+    assert not container_to_remove("run", "success", "exited", "0")
+    assert not container_to_remove("run", "exit-code", "exited", "1")
+    assert not container_to_remove("run", "exit-code", "exited", "137")  # payload killed
+    assert container_to_remove("run", "exit-code", "exited", "125")
+    assert container_to_remove("run", "timeout", "exited", "143")
+    assert container_to_remove("run", "signal", "killed", "KILL")
+
+
+def test_kept_containers_stay_only_after_success():
+    assert not container_to_remove("keep", "success", "exited", "0")
+    assert container_to_remove("keep", "exit-code", "exited", "1")
+    assert container_to_remove("commit", "success", "exited", "0")
+    assert container_to_remove("commit", "exit-code", "exited", "125")
+    assert not container_to_remove("pull", "exit-code", "exited", "125")
 
 
 def test_write_record_is_atomic_json(tmp_path: Path):

@@ -1,0 +1,79 @@
+"""A task's logs reach the hub while the task runs, so `koji watch-logs`
+follows a build live (koji-builder-protocol.md "Uploads": live logs).
+
+`LogStreamer` looks at the task's log files every second and sends what is
+new with rawUpload (64 KiB chunks at their offsets, adler32 checked against
+the hub's answer), to the task's upload directory work/tasks/<id%10000>/<id>/.
+A chunk the hub got wrong is sent again at the next look.  After a restart
+the logs are sent again from the start (offset 0 overwrites), which the hub
+takes as kojid's incremental uploads are taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from pathlib import Path
+from typing import Callable
+
+from adjutant.hub.session import Hub, HubError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+INTERVAL_SECONDS = 1.0
+
+
+def upload_path(task_id: int) -> str:
+    """koji.pathinfo.taskrelpath: where a task's uploads go, under work/."""
+    return f"tasks/{task_id % 10000}/{task_id}"
+
+
+def adler32_hex(data: bytes) -> str:
+    return f"{zlib.adler32(data) & 0xFFFFFFFF:08x}"
+
+
+class LogStreamer:
+    def __init__(self, hub: Hub, task_id: int, files: Callable[[], dict[str, Path]]) -> None:
+        """`files()` gives {name on the hub: local path} of the logs to follow."""
+        self.hub = hub
+        self.path = upload_path(task_id)
+        self.files = files
+        self.sent: dict[str, int] = {}
+
+    async def send_new(self) -> None:
+        for name, local in sorted(self.files().items()):
+            try:
+                with open(local, "rb") as handle:
+                    while True:
+                        offset = self.sent.get(name, 0)
+                        handle.seek(offset)
+                        chunk = handle.read(CHUNK)
+                        if not chunk:
+                            break
+                        answer = await self.hub.call("rawUpload", chunk, offset, self.path, name,
+                                                     overwrite=True)  # fmt: skip
+                        if answer.get("hexdigest") != adler32_hex(chunk):
+                            log.warning("log %s: the hub got a different chunk at %d; again "
+                                        "next time", name, offset)  # fmt: skip
+                            break
+                        self.sent[name] = offset + len(chunk)
+            except FileNotFoundError:
+                continue
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Send new log text every second until `stop`, then everything left."""
+        while not stop.is_set():
+            try:
+                await self.send_new()
+            except HubError as exc:
+                log.warning("live log upload: %s", exc)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), INTERVAL_SECONDS)
+        await self.send_new()
+
+    def uploaded(self) -> list[str]:
+        """Paths of the uploaded logs, relative to work/ (for the task's result)."""
+        return [f"{self.path}/{name}" for name in sorted(self.sent)]

@@ -1,0 +1,194 @@
+"""The scripts that run inside a task's containers, built as text by pure
+functions (every value from outside shell-quoted) and tested as text.
+
+Each script writes the logs Koji users know into /builddir/result (the task's
+work directory on the host, bound read-write): root.log (package manager
+output), build.log (rpmbuild), state.log (timestamped phases), hw_info.log and
+installed_pkgs.log; the unit's own journal has everything else.  Its exit
+status names the phase that failed (EXIT_* below), so the daemon can tell a
+packager which phase it was.
+
+Root does the package installs; rpmbuild runs as the unprivileged user
+`mockbuild` (uid 1000) when the image has useradd and setpriv, and says so in
+state.log when it cannot.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+BUILDDIR = "/builddir"
+RESULT = f"{BUILDDIR}/result"
+TOPDIR = f"{BUILDDIR}/build"
+BUILD_USER = "mockbuild"
+BUILD_UID = 1000
+
+EXIT_SETUP = 20  # the buildroot could not be set up
+EXIT_DEPS = 21  # a build requirement could not be installed
+EXIT_BUILD = 22  # rpmbuild failed
+EXIT_CHECKOUT = 23  # the SCM checkout or its source command failed
+
+# rpm -qa format of what the hub's buildroot list wants (koji-builder-protocol.md
+# "Buildroots"); tab separated, parsed by records.parse_rpm_list.
+RPM_LIST_FORMAT = (
+    "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCH}\\t%{ARCH}\\t%{SIGMD5}\\t%{SIZE}\\t%{BUILDTIME}\\n"
+)
+# mock's installed_pkgs.log
+INSTALLED_FORMAT = "%{NEVRA} %{BUILDTIME} %{SIZE} installed\\n"
+
+
+@dataclass(frozen=True)
+class Repo:
+    """The tag's repo for this task: a file:// URL under the mounted topdir."""
+
+    url: str
+
+
+def q(value: str) -> str:
+    return shlex.quote(value)
+
+
+def dnf_command(repo: Repo) -> str:
+    """dnf limited to the tag's repo and nothing else on the image."""
+    return " ".join([
+        "dnf", "-y", "--setopt=reposdir=/dev/null", "--setopt=install_weak_deps=False",
+        "--setopt=keepcache=False", "--nogpgcheck", "--releasever=koji",
+        q(f"--repofrompath=koji,{repo.url}"), "--repo=koji",
+    ])  # fmt: skip
+
+
+PRELUDE = f"""\
+#!/bin/bash
+# Written by adjutant; runs inside the task's container.
+set -uo pipefail
+R={RESULT}
+mkdir -p "$R"
+state() {{ printf '%s %s\\n' "$(date -u '+%Y-%m-%d %H:%M:%S')" "$*" >> "$R/state.log"; }}
+fail() {{ state "Finish: $1 (failed)"; echo "adjutant: $2" >&2; exit "$3"; }}
+"""
+
+HW_INFO = """\
+{
+  echo "CPU info:"; nproc; grep -m1 'model name' /proc/cpuinfo || true
+  echo; echo "Memory:"; grep -E '^(MemTotal|MemAvailable|SwapTotal):' /proc/meminfo
+  echo; echo "Storage:"; df -h /builddir
+} > "$R/hw_info.log" 2>&1
+"""
+
+BUILD_USER_SETUP = f"""\
+AS_USER=()
+if id -u {BUILD_USER} >/dev/null 2>&1 || useradd -m -u {BUILD_UID} -d /builddir/home \\
+        -s /bin/sh {BUILD_USER} >/dev/null 2>&1; then
+    if command -v setpriv >/dev/null; then
+        AS_USER=(setpriv --reuid={BUILD_USER} --regid={BUILD_USER} --init-groups --)
+    fi
+fi
+if [ ${{#AS_USER[@]}} -eq 0 ]; then
+    state "Note: this image has no useradd/setpriv; rpmbuild runs as root"
+fi
+mkdir -p {TOPDIR}
+[ ${{#AS_USER[@]}} -gt 0 ] && chown -R {BUILD_USER}: {TOPDIR} /builddir/home 2>/dev/null
+export HOME=/builddir/home
+"""
+
+
+def _record_installed(name: str) -> str:
+    return (f'rpm -qa --qf {q(RPM_LIST_FORMAT)} > "$R/{name}"\n'
+            f'rpm -qa --qf {q(INSTALLED_FORMAT)} | sort > "$R/installed_pkgs.log"\n')  # fmt: skip
+
+
+def prepare_script(*, repo: Repo, group: str) -> str:
+    """Install the tag's build group into the image (the cached buildroot)."""
+    return (
+        PRELUDE
+        + f'state "Start: installing the buildroot group @{group}"\n'
+        + f'{dnf_command(repo)} install {q("@" + group)} >> "$R/root.log" 2>&1 \\\n'
+        + f'    || fail "installing @{group}" "could not install the group {group} '
+          f'(see root.log)" {EXIT_SETUP}\n'
+        + 'dnf clean all >> "$R/root.log" 2>&1\n'
+        + _record_installed("buildroot-group.tsv")
+        + f'state "Finish: installing the buildroot group @{group}"\n'
+    )  # fmt: skip
+
+
+def _macros(macros: Mapping[str, str]) -> str:
+    text = "".join(f"%{name} {value}\n" for name, value in macros.items())
+    return f"printf '%s' {q(text)} > /etc/rpm/macros.koji\n"
+
+
+def _environment(environment: Mapping[str, str]) -> str:
+    return "".join(f"export {name}={q(value)}\n" for name, value in environment.items())
+
+
+def _install_requirements(repo: Repo, requires: Sequence[str]) -> str:
+    if not requires:
+        return 'state "Note: no build requirements beyond the buildroot"\n'
+    args = " ".join(q(r) for r in requires)
+    return (
+        'state "Start: installing build requirements"\n'
+        + f'{dnf_command(repo)} install {args} >> "$R/root.log" 2>&1 \\\n'
+        + f'    || fail "installing build requirements" "could not install the build '
+          f'requirements (see root.log)" {EXIT_DEPS}\n'
+        + 'state "Finish: installing build requirements"\n'
+    )  # fmt: skip
+
+
+def _dynamic_requirements(repo: Repo, target: str) -> str:
+    """%generate_buildrequires: rpmbuild -br exits 11 while some are missing."""
+    return f"""\
+if grep -q '^%generate_buildrequires' "$SPEC"; then
+    for round in 1 2 3 4 5 6 7 8; do
+        "${{AS_USER[@]}}" rpmbuild -br --target {q(target)} --define "_topdir {TOPDIR}" \\
+            "$SPEC" >> "$R/build.log" 2>&1
+        status=$?
+        [ $status -eq 0 ] && break
+        [ $status -eq 11 ] || fail rpmbuild "rpmbuild failed generating build requirements" \\
+            {EXIT_BUILD}
+        nosrc=$(ls -t {TOPDIR}/SRPMS/*.buildreqs.nosrc.rpm | head -n 1)
+        mapfile -t dynamic < <(rpm -qp --requires "$nosrc" | grep -v '^rpmlib(')
+        state "Start: installing generated build requirements (round $round)"
+        {dnf_command(repo)} install "${{dynamic[@]}}" >> "$R/root.log" 2>&1 \\
+            || fail "installing build requirements" "could not install the generated \\
+build requirements (see root.log)" {EXIT_DEPS}
+    done
+fi
+"""
+
+
+def build_script(
+    *,
+    repo: Repo,
+    srpm: str,
+    target: str,
+    macros: Mapping[str, str],
+    environment: Mapping[str, str],
+    requires: Sequence[str],
+    source_only: bool = False,
+) -> str:
+    """Rebuild `srpm` (a file in /builddir) with the tag's macros: binary RPMs and
+    the SRPM for `target`, or only a new SRPM with `source_only`."""
+    stage = "-bs" if source_only else "-ba"
+    return (
+        PRELUDE
+        + 'state "Start: build setup"\n'
+        + HW_INFO
+        + _macros(macros)
+        + _environment(environment)
+        + _install_requirements(repo, requires)
+        + BUILD_USER_SETUP
+        + 'state "Start: rpmbuild"\n'
+        + f'"${{AS_USER[@]}}" rpm -i --define "_topdir {TOPDIR}" {q(f"{BUILDDIR}/{srpm}")} '
+          f'>> "$R/build.log" 2>&1 \\\n'
+        + f'    || fail rpmbuild "could not unpack {srpm}" {EXIT_BUILD}\n'
+        + f'SPEC=$(ls {TOPDIR}/SPECS/*.spec | head -n 1)\n'
+        + ("" if source_only else _dynamic_requirements(repo, target))
+        + f'"${{AS_USER[@]}}" rpmbuild {stage} --target {q(target)} '
+          f'--define "_topdir {TOPDIR}" "$SPEC" >> "$R/build.log" 2>&1 \\\n'
+        + f'    || fail rpmbuild "rpmbuild failed (see build.log)" {EXIT_BUILD}\n'
+        + _record_installed("buildroot.tsv")
+        + f'find {TOPDIR}/RPMS {TOPDIR}/SRPMS -name "*.rpm" ! -name "*.nosrc.rpm" '
+          '-exec cp {} "$R/" \\;\n'
+        + 'state "Finish: rpmbuild"\n'
+    )  # fmt: skip
