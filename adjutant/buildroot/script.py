@@ -99,15 +99,17 @@ def _record_installed(name: str) -> str:
             f'rpm -qa --qf {q(INSTALLED_FORMAT)} | sort > "$R/installed_pkgs.log"\n')  # fmt: skip
 
 
-def prepare_script(*, repo: Repo, group: str) -> str:
-    """Install the tag's build group into the image (the cached buildroot)."""
+def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
+    """Install the tag's build group (its packages, read from comps) into the
+    image that becomes the cached buildroot."""
+    names = " ".join(q(p) for p in packages)
     return (
         PRELUDE
-        + f'state "Start: installing the buildroot group @{group}"\n'
-        + f'{dnf_command(repo)} install {q("@" + group)} >> "$R/root.log" 2>&1 \\\n'
+        + f'state "Start: installing the buildroot group {group}: {" ".join(packages)}"\n'
+        + f'{dnf_command(repo)} install {names} >> "$R/root.log" 2>&1 \\\n'
         + f'    || fail "installing @{group}" "could not install the group {group} '
           f'(see root.log)" {EXIT_SETUP}\n'
-        + 'dnf clean all >> "$R/root.log" 2>&1\n'
+        + f'{dnf_command(repo)} clean all >> "$R/root.log" 2>&1\n'
         + _record_installed("buildroot-group.tsv")
         + f'state "Finish: installing the buildroot group @{group}"\n'
     )  # fmt: skip
@@ -115,7 +117,7 @@ def prepare_script(*, repo: Repo, group: str) -> str:
 
 def _macros(macros: Mapping[str, str]) -> str:
     text = "".join(f"%{name} {value}\n" for name, value in macros.items())
-    return f"printf '%s' {q(text)} > /etc/rpm/macros.koji\n"
+    return f"mkdir -p /etc/rpm\nprintf '%s' {q(text)} > /etc/rpm/macros.koji\n"
 
 
 def _environment(environment: Mapping[str, str]) -> str:

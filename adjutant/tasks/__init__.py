@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adjutant.tasks.base import TaskHandler
+from adjutant.tasks.buildarch import BuildArchHandler
 from adjutant.tasks.default import DefaultHandler
 from adjutant.tasks.fork import ForkHandler
 from adjutant.tasks.sleep import SleepHandler
@@ -10,6 +11,7 @@ from adjutant.tasks.subtask import SubtaskHandler
 from adjutant.tasks.waittest import WaitTestHandler
 
 HANDLER_CLASSES: tuple[type[TaskHandler], ...] = (
+    BuildArchHandler,
     SleepHandler,
     ForkHandler,
     WaitTestHandler,

@@ -84,6 +84,8 @@ class TaskContext:
     # may have finished.
     wakeup: asyncio.Event
     description: str = ""
+    # shared by all tasks of the daemon: image rules, the buildroot cache
+    services: Any = None
 
     @property
     def workdir(self) -> Path:

@@ -28,6 +28,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from adjutant.buildroot.core import BuildrootServices
 from adjutant.config import Config
 from adjutant.hub.results import CLOSE, FAIL, Outbox, encode_failure, encode_result, failure_text
 from adjutant.hub.session import Hub, HubError
@@ -88,6 +89,7 @@ class Worker:
         self._wakeup = asyncio.Event()
         self._checked_orphans = False
         self.states = _states()
+        self.services = BuildrootServices(config)
 
     # ---- start and stop -------------------------------------------------------
 
@@ -278,7 +280,8 @@ class Worker:
         memo = Memo(task_state.task_state_dir(self.config.state_dir, task_id) / "memo.json")
         context = TaskContext(task_id=task_id, method=method, config=self.config, hub=sub,
                               runner=self.runner, memo=memo, wakeup=asyncio.Event(),
-                              description=describe(task_id, method, params))  # fmt: skip
+                              description=describe(task_id, method, params),
+                              services=self.services)  # fmt: skip
         context.workdir.mkdir(parents=True, exist_ok=True)
         running = RunningTask(task_id=task_id, method=method, params=params,
                               weight=handler_class.weight, hub=sub, context=context,

@@ -1,0 +1,361 @@
+"""A task's buildroot, from the hub's records to the container that builds.
+
+    br = Buildroot(ctx, tag=root, repo_id=repo_id, arch=arch, group="build")
+    await br.load()                # repoInfo, getBuildConfig, the repo under topdir
+    await br.prepare()             # image, cached group buildroot, newBuildRoot,
+                                   # setBuildRootList, BUILDING
+    outcome = await br.run("build", script)   # the task's unit, no network
+    await br.record_installed()    # updateBuildRootList
+    await br.expire()              # EXPIRED, also after a failure
+
+Every container of the task runs under the task's unit, with only the task's
+work directory writable (/builddir), the tag's repo read-only at its own path,
+and nothing of the host's credentials (no cert, keytab or hub session inside).
+Steps are recorded in the task's memo, so a restarted adjutant does not ask
+the hub for a second buildroot or run a finished step again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from adjutant.buildroot.cache import BuildrootCache, BuildrootKey
+from adjutant.buildroot.comps import CompsError, comps_file, group_packages
+from adjutant.buildroot.macros import build_environment, build_macros
+from adjutant.buildroot.policy import POLICY_KEY, PolicyCache, choose_image, parse_rules
+from adjutant.buildroot.records import parse_rpm_list, read_rpmlist_ids, with_ids
+from adjutant.buildroot.script import BUILDDIR, Repo, prepare_script
+from adjutant.config import Config
+from adjutant.podman import image_exists_argv, image_id_argv
+from adjutant.process import run
+from adjutant.runner.outcome import Outcome
+from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
+
+if TYPE_CHECKING:
+    from adjutant.tasks.base import TaskContext
+
+REPO_USABLE_STATES = ("READY", "EXPIRED")  # kojid: an expired repo is intact, only old
+
+
+def build_error(message: str) -> Exception:
+    import koji
+
+    return koji.BuildError(message)
+
+
+class BuildrootServices:
+    """What all tasks of the daemon share: the image rules and the buildroot cache."""
+
+    def __init__(self, config: Config) -> None:
+        self.policies = PolicyCache(config.image_policy_ttl)
+        self.cache = BuildrootCache(config)
+        self.config_rules = parse_rules(config.image_policy, where="kojid.conf [adjutant]")
+
+
+def work_file_path(relpath: str) -> str:
+    """A path under the hub's work/ as given in a task's parameters, checked."""
+    parts = Path(relpath).parts
+    if not relpath or relpath.startswith("/") or ".." in parts:
+        raise build_error(f"{relpath!r} is not a path under the hub's work directory")
+    return relpath
+
+
+async def fetch_work_file(config: Config, relpath: str, destination: Path) -> Path:
+    """Copy <topdir>/work/<relpath> (or fetch <topurl>/work/<relpath>) to `destination`."""
+    relpath = work_file_path(relpath)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    local = config.topdir / "work" / relpath
+    loop = asyncio.get_running_loop()
+    if local.is_file():
+        await loop.run_in_executor(None, shutil.copyfile, local, destination)
+        return destination
+    url = f"{config.topurl}/work/{urllib.parse.quote(relpath)}"
+
+    def download() -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=300) as response, \
+                    open(destination, "wb") as out:  # fmt: skip
+                shutil.copyfileobj(response, out)
+        except OSError as exc:
+            raise build_error(f"cannot fetch {url}: {exc}") from None
+
+    await loop.run_in_executor(None, download)
+    return destination
+
+
+def repo_arch(arch: str, tag_arches: list[str]) -> str:
+    """The buildroot arch: the task's arch, or for noarch this host's arch if the
+    tag has it (kojid's find_arch), else the tag's first arch."""
+    if arch != "noarch":
+        return arch
+    import koji
+
+    here = koji.canonArch(os.uname().machine)
+    if here in tag_arches or not tag_arches:
+        return here
+    return tag_arches[0]
+
+
+class Buildroot:
+    def __init__(self, ctx: TaskContext, *, tag: Any, repo_id: int, arch: str, group: str,
+                 network: bool = False) -> None:  # fmt: skip
+        self.ctx = ctx
+        self.config = ctx.config
+        self.tag = tag
+        self.repo_id = int(repo_id)
+        self.arch = arch
+        self.group = group
+        self.network = network
+        self.services: BuildrootServices = ctx.services
+        self.repo_info: dict[str, Any] = {}
+        self.build_config: dict[str, Any] = {}
+        self.br_arch = arch
+        self.image = ""
+        self.cached_image = ""
+        self.brootid: Optional[int] = None
+        self.cache_hit = False
+
+    # ---- what the hub says --------------------------------------------------------
+
+    @property
+    def tag_name(self) -> str:
+        return str(self.build_config.get("name", self.tag))
+
+    @property
+    def repo_dir(self) -> Path:
+        return self.config.topdir / "repos" / self.tag_name / str(self.repo_id)
+
+    @property
+    def repo(self) -> Repo:
+        return Repo(url=f"file://{self.repo_dir / self.br_arch}")
+
+    async def load(self) -> None:
+        import koji
+
+        hub, memo = self.ctx.hub, self.ctx.memo
+        self.repo_info = await memo.once("repo", lambda: hub.call("repoInfo", self.repo_id,
+                                                                  strict=True))  # fmt: skip
+        state = koji.REPO_STATES[self.repo_info["state"]]
+        if state not in REPO_USABLE_STATES:
+            raise build_error(f"repo {self.repo_id} of tag {self.repo_info.get('tag_name')} "
+                              f"is {state}")  # fmt: skip
+        event = self.repo_info["create_event"]
+        self.build_config = await memo.once("build_config", lambda: hub.call(
+            "getBuildConfig", self.tag, event=event))  # fmt: skip
+        if not self.build_config:
+            raise build_error(f"no build config for tag {self.tag}")
+        if self.build_config["id"] != self.repo_info["tag_id"]:
+            raise build_error(f"tag/repo mismatch: {self.build_config['name']} vs "
+                              f"{self.repo_info.get('tag_name')}")  # fmt: skip
+        arches = (self.build_config.get("arches") or "").split()
+        if self.arch != "noarch" and arches and koji.canonArch(self.arch) not in \
+                [koji.canonArch(a) for a in arches]:  # fmt: skip
+            raise build_error(f"tag {self.tag_name} does not build for {self.arch} "
+                              f"(arches: {' '.join(arches)})")  # fmt: skip
+        self.br_arch = repo_arch(self.arch, arches)
+        if not (self.repo_dir / self.br_arch / "repodata").is_dir():
+            raise build_error(f"repo {self.repo_id} of tag {self.tag_name} for {self.br_arch} "
+                              f"is not under topdir ({self.repo_dir / self.br_arch})")  # fmt: skip
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return dict(self.build_config.get("extra") or {})
+
+    def macros(self) -> dict[str, str]:
+        return build_macros(self.extra, self.config, tag=self.tag_name)
+
+    def environment(self) -> dict[str, str]:
+        return build_environment(self.extra, tag=self.tag_name)
+
+    # ---- the image --------------------------------------------------------------------
+
+    def choose_image(self) -> str:
+        rules = self.services.policies.get(self.tag_name)
+        if rules is None:
+            rules = parse_rules(self.extra.get(POLICY_KEY), where=f"tag {self.tag_name}")
+            self.services.policies.put(self.tag_name, rules)
+        return choose_image([*rules, *self.services.config_rules], tag=self.tag_name,
+                            arch=self.br_arch, method=self.ctx.method,
+                            default=self.config.task_image)  # fmt: skip
+
+    async def _host_podman(self, argv: list[str], accept: tuple[int, ...] = (0,)) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: run(argv, accept=accept, timeout=300))
+
+    async def ensure_image(self, image: str) -> str:
+        """Pull `image` as the pull policy says; returns its image id."""
+        podman = self.config.podman
+        present = (await self._host_podman(image_exists_argv(podman=podman, image=image),
+                                           accept=(0, 1))).returncode == 0  # fmt: skip
+        policy = self.config.image_pull
+        if policy == "always" or (policy == "if-missing" and not present):
+            self.note(f"Start: pulling image {image}")
+            spec = self.spec((), action="pull", image=image,
+                             limits=ResourceLimits(runtime_max=self.config.image_pull_timeout))
+            outcome = await self.ctx.run_container(f"pull:{image}", spec)
+            if not outcome.ok:
+                reason = outcome.log_tail[-1] if outcome.log_tail else outcome.message
+                raise build_error(f"cannot pull image {image}: {reason}")
+        elif not present:
+            raise build_error(f"image {image} is not on this host and image_pull is never")
+        result = await self._host_podman(image_id_argv(podman=podman, image=image))
+        return result.stdout.strip()
+
+    # ---- containers -------------------------------------------------------------------
+
+    def mounts(self) -> list[Mount]:
+        mounts = [Mount(str(self.ctx.workdir), BUILDDIR, read_only=False),
+                  Mount(str(self.repo_dir), str(self.repo_dir))]  # fmt: skip
+        packages = self.config.topdir / "packages"
+        if packages.is_dir():
+            # Koji's repos point into packages/ through their toplink
+            mounts.append(Mount(str(packages), str(packages)))
+        return mounts
+
+    def spec(self, command: Any, *, action: str = "run", image: Optional[str] = None,
+             limits: Optional[ResourceLimits] = None,
+             network: Optional[bool] = None) -> TaskSpec:  # fmt: skip
+        """A container step of this task: by default the build image, no network."""
+        runs = action in ("run", "keep")
+        return TaskSpec(
+            task_id=self.ctx.task_id, image=image or self.cached_image, command=tuple(command),
+            description=self.ctx.description or f"Koji task {self.ctx.task_id}",
+            mounts=tuple(self.mounts()) if runs else (),
+            network=self.network if network is None else network,
+            limits=limits or self.build_limits(), action=action,
+            workdir=BUILDDIR if runs else None,
+        )  # fmt: skip
+
+    def build_limits(self) -> ResourceLimits:
+        base = ResourceLimits.from_config(self.config)
+        return ResourceLimits(memory_max=base.memory_max, cpus=base.cpus,
+                              tasks_max=base.tasks_max, io_weight=base.io_weight,
+                              runtime_max=float(self.config.rpmbuild_timeout))  # fmt: skip
+
+    def write_script(self, name: str, text: str) -> str:
+        path = self.ctx.workdir / name
+        path.write_text(text)
+        return f"{BUILDDIR}/{name}"
+
+    def note(self, line: str) -> None:
+        """A line in state.log, written by the daemon."""
+        import time
+
+        result = self.ctx.workdir / "result"
+        result.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        with open(result / "state.log", "a") as handle:
+            handle.write(f"{stamp} {line}\n")
+
+    # ---- the buildroot ------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        hub, memo = self.ctx.hub, self.ctx.memo
+        self.image = self.choose_image()
+        base_id = await self.ensure_image(self.image)
+        task_id = self.ctx.task_id
+        self.brootid = int(await memo.once("brootid", lambda: hub.call(
+            "host.newBuildRoot", self.repo_id, self.br_arch, task_id=task_id)))  # fmt: skip
+        key = BuildrootKey(base_id, self.tag_name, self.repo_id, self.br_arch, self.group)
+
+        async def make(image: str) -> Path:
+            try:
+                packages = group_packages(comps_file(self.repo_dir), self.group)
+            except CompsError as exc:
+                raise build_error(f"tag {self.tag_name}: {exc}") from None
+            script = self.write_script("adjutant-prepare.sh", prepare_script(
+                repo=self.repo, group=self.group, packages=packages))  # fmt: skip
+            keep = self.spec(["/bin/bash", script], action="keep", image=self.image)
+            outcome = await self.ctx.run_container("buildroot-prepare", keep)
+            if not outcome.ok:
+                raise self.failure(outcome, "setting up the buildroot")
+            commit = self.spec((), action="commit", image=image)
+            committed = await self.ctx.run_container("buildroot-commit", commit)
+            if not committed.ok:
+                raise build_error(f"could not save the prepared buildroot as {image}: "
+                                  f"{committed.message}")  # fmt: skip
+            return self.ctx.workdir / "result" / "buildroot-group.tsv"
+
+        self.cached_image, group_list, self.cache_hit = await self.services.cache.ensure(key, make)
+        self.note(f"Start: buildroot {'from cached image' if self.cache_hit else 'prepared as'} "
+                  f"{self.cached_image}")  # fmt: skip
+        ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
+        group_rpms = with_ids(parse_rpm_list(group_list), ids)
+        await memo.once("buildroot_list", lambda: hub.call(
+            "host.setBuildRootList", self.brootid, group_rpms))  # fmt: skip
+        await memo.once("buildroot_building", lambda: hub.call(
+            "host.setBuildRootState", self.brootid, "BUILDING"))  # fmt: skip
+
+    async def run(self, step: str, script_name: str, script: str) -> Outcome:
+        path = self.write_script(script_name, script)
+        return await self.ctx.run_container(step, self.spec(["/bin/bash", path]))
+
+    async def record_installed(self) -> list[dict[str, Any]]:
+        listing = self.ctx.workdir / "result" / "buildroot.tsv"
+        if self.brootid is None or not listing.exists():
+            return []
+        ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
+        rpms = with_ids(parse_rpm_list(listing.read_text()), ids)
+        await self.ctx.memo.once("buildroot_update", lambda: self.ctx.hub.call(
+            "host.updateBuildRootList", self.brootid, rpms))  # fmt: skip
+        return rpms
+
+    async def expire(self) -> None:
+        if self.cached_image:
+            self.services.cache.done_with(self.cached_image)
+        if self.brootid is not None:
+            await self.ctx.memo.once("buildroot_expired", lambda: self.ctx.hub.call(
+                "host.setBuildRootState", self.brootid, "EXPIRED"))  # fmt: skip
+
+    # ---- failures a packager can read ----------------------------------------------------
+
+    def failure(self, outcome: Outcome, what: str) -> Exception:
+        from adjutant.buildroot.script import EXIT_BUILD, EXIT_CHECKOUT, EXIT_DEPS, EXIT_SETUP
+
+        result = self.ctx.workdir / "result"
+        status = outcome.exit_status if outcome.kind.value == "failed" else None
+        if status in (EXIT_DEPS, EXIT_SETUP):
+            missing = missing_packages(result / "root.log")
+            reason = ("could not install the build requirements" if status == EXIT_DEPS
+                      else f"could not set up the buildroot ({what})")  # fmt: skip
+            if missing:
+                reason += ": " + "; ".join(missing)
+            return build_error(reason + tail_of(result / "root.log"))
+        if status == EXIT_BUILD:
+            return build_error("rpmbuild failed" + tail_of(result / "build.log"))
+        if status == EXIT_CHECKOUT:
+            return build_error("the source checkout failed" + tail_of(result / "checkout.log"))
+        return build_error(f"{what}: {outcome.message}" + tail_of(Path(outcome.log_path or "")))
+
+
+def tail_of(path: Path, lines: int = 10) -> str:
+    from adjutant.runner.journal import read_tail
+
+    tail = read_tail(path, lines) if str(path) else ()
+    return ("\n" + "\n".join(tail)) if tail else ""
+
+
+NO_MATCH = re.compile(r"(?:No match for argument|Unable to find a match):\s*(.+)")
+NOTHING_PROVIDES = re.compile(r"nothing provides (\S+(?: [<>=]+ \S+)?)")
+
+
+def missing_packages(root_log: Path) -> list[str]:
+    """The package names dnf could not find, from root.log."""
+    try:
+        text = root_log.read_text(errors="replace")
+    except OSError:
+        return []
+    found: list[str] = []
+    for match in [*NO_MATCH.finditer(text), *NOTHING_PROVIDES.finditer(text)]:
+        name = match.group(1).strip()
+        if name not in found:
+            found.append(name)
+    return [f"no package provides {name}" for name in found]
+

@@ -1,0 +1,117 @@
+"""buildArch(pkg, root, arch, keep_srpm, opts): build binary RPMs of an SRPM for
+one arch, in a container, from exactly the packages of the tag's repo.
+
+The call sequence of kojid (koji-builder-protocol.md §5 buildArch): repoInfo,
+the SRPM from work/, getBuildConfig, newBuildRoot, the buildroot (cached
+group image + this SRPM's BuildRequires), setBuildRootList, BUILDING,
+rpmbuild, updateBuildRootList, uploads, EXPIRED; the result in kojid's shape:
+
+    {"rpms": [...], "srpms": [...] (only with keep_srpm), "logs": [...], "brootid": N}
+
+paths relative to the hub's work/.  Logs reach the hub while the build runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
+from adjutant.buildroot.logs import LogStreamer, upload_path
+from adjutant.buildroot.script import build_script
+from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
+from adjutant.tasks.base import TaskContext, TaskHandler
+
+LOG_NAMES = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log")
+
+
+def task_logs(ctx: TaskContext) -> dict[str, Path]:
+    """The logs of a build task: the buildroot's, and the unit's whole journal."""
+    result = ctx.workdir / "result"
+    files = {name: result / name for name in LOG_NAMES}
+    files["container.log"] = ctx.config.log_dir / str(ctx.task_id) / "container.log"
+    return files
+
+
+async def upload_results(ctx: TaskContext, files: Sequence[Path]) -> list[str]:
+    """fastUpload (checksums verified) each file to the task's upload directory."""
+    where = upload_path(ctx.task_id)
+    uploaded = []
+    for path in files:
+        await ctx.hub.upload(path, where)
+        uploaded.append(f"{where}/{path.name}")
+    return uploaded
+
+
+@contextlib.asynccontextmanager
+async def streamed_logs(ctx: TaskContext):  # type: ignore[no-untyped-def]
+    """Live upload of the task's logs while the body runs, and once more after."""
+    streamer = LogStreamer(ctx.hub, ctx.task_id, lambda: task_logs(ctx))
+    stop = asyncio.Event()
+    following = asyncio.ensure_future(streamer.follow(stop))
+    try:
+        yield streamer
+    finally:
+        stop.set()
+        await following
+
+
+class BuildArchHandler(TaskHandler):
+    methods = ("buildArch",)
+    weight = 1.5
+
+    @classmethod
+    def check_host(cls, host: Mapping[str, Any], params: Sequence[Any]) -> bool:
+        import koji
+
+        arch = params[2] if len(params) > 2 else None
+        if not isinstance(arch, str) or arch == "noarch":
+            return True
+        host_arches = [koji.canonArch(a) for a in str(host.get("arches", "")).split()]
+        return koji.canonArch(arch) in host_arches
+
+    async def handle(self, pkg: str, root: Any, arch: str, keep_srpm: bool,
+                     opts: Optional[dict[str, Any]] = None) -> dict[str, Any]:  # fmt: skip
+        opts = opts or {}
+        repo_id = opts.get("repo_id")
+        if not repo_id:
+            raise build_error("A repo id must be provided")
+        ctx = self.ctx
+        buildroot = Buildroot(ctx, tag=root, repo_id=repo_id, arch=arch, group="build")
+        await buildroot.load()
+        srpm_name = Path(pkg).name
+        srpm_path = await fetch_work_file(ctx.config, pkg, ctx.workdir / srpm_name)
+        try:
+            srpm = read_srpm(srpm_path)
+        except SourceRPMError as exc:
+            raise build_error(str(exc)) from None
+        refusal = arch_refusal(srpm, arch)
+        if refusal:
+            raise build_error(refusal)
+
+        async with streamed_logs(ctx) as streamer:
+            try:
+                await buildroot.prepare()
+                script = build_script(
+                    repo=buildroot.repo, srpm=srpm_name, target=arch, macros=buildroot.macros(),
+                    environment=buildroot.environment(), requires=srpm.build_requires,
+                )  # fmt: skip
+                outcome = await buildroot.run("build", "adjutant-build.sh", script)
+                await buildroot.record_installed()
+                if not outcome.ok:
+                    raise buildroot.failure(outcome, f"building {srpm.nvr}")
+                result = ctx.workdir / "result"
+                built = sorted(result.glob("*.rpm"))
+                rpms = [p for p in built if not p.name.endswith(".src.rpm")]
+                srpms = [p for p in built if p.name.endswith(".src.rpm")] if keep_srpm else []
+                if not rpms:
+                    raise build_error(f"rpmbuild of {srpm.nvr} made no binary RPM")
+                rpm_paths = await upload_results(ctx, rpms)
+                srpm_paths = await upload_results(ctx, srpms)
+            finally:
+                await buildroot.expire()
+        return {"rpms": rpm_paths, "srpms": srpm_paths, "logs": streamer.uploaded(),
+                "brootid": buildroot.brootid}  # fmt: skip
