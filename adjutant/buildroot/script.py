@@ -194,3 +194,63 @@ def build_script(
           '-exec cp {} "$R/" \\;\n'
         + 'state "Finish: rpmbuild"\n'
     )  # fmt: skip
+
+
+SCM_DIR = f"{BUILDDIR}/scm"
+
+
+def checkout_script(*, clone_url: str, ref: str, subdir: str, source_cmd: Sequence[str]) -> str:
+    """Check the package's repository out (the only step with network) and run
+    its source command (`make sources`) in it, as the build user."""
+    workdir = f"{SCM_DIR}/{subdir}" if subdir else SCM_DIR
+    source = " ".join(q(a) for a in source_cmd)
+    return (
+        PRELUDE
+        + BUILD_USER_SETUP
+        + f'mkdir -p {SCM_DIR}\n[ ${{#AS_USER[@]}} -gt 0 ] && chown {BUILD_USER}: {SCM_DIR}\n'
+        + f'state "Start: checkout of {clone_url}#{ref}"\n'
+        + 'L="$R/checkout.log"\n'
+        + f'"${{AS_USER[@]}}" git clone --no-checkout {q(clone_url)} {SCM_DIR} >> "$L" 2>&1 \\\n'
+        + f'    || fail checkout "git clone of {clone_url} failed (see checkout.log)" '
+          f'{EXIT_CHECKOUT}\n'
+        + f'cd {SCM_DIR} && "${{AS_USER[@]}}" git checkout --quiet {q(ref)} >> "$L" 2>&1 \\\n'
+        + f'    || fail checkout "{ref} is not a commit, branch or tag of {clone_url}" '
+          f'{EXIT_CHECKOUT}\n'
+        + '"${AS_USER[@]}" git rev-parse HEAD > "$R/commit" 2>> "$L"\n'
+        + f'cd {q(workdir)} 2>> "$L" || fail checkout "no directory {subdir} in the '
+          f'checkout" {EXIT_CHECKOUT}\n'
+        + (f'state "Start: {" ".join(source_cmd)}"\n'
+           f'"${{AS_USER[@]}}" {source} >> "$L" 2>&1 \\\n'
+           f'    || fail checkout "{" ".join(source_cmd)} failed (see checkout.log)" '
+           f'{EXIT_CHECKOUT}\n' if source_cmd else "")
+        + 'state "Finish: checkout"\n'
+    )  # fmt: skip
+
+
+def srpm_from_checkout_script(*, subdir: str, macros: Mapping[str, str],
+                              environment: Mapping[str, str]) -> str:  # fmt: skip
+    """Build the SRPM from the checked out spec (no network).  A SPECS/ and
+    SOURCES/ layout is accepted as kojid's support_rpm_source_layout does."""
+    checkout = f"{SCM_DIR}/{subdir}" if subdir else SCM_DIR
+    return (
+        PRELUDE
+        + 'state "Start: build setup"\n'
+        + HW_INFO
+        + _macros(macros)
+        + _environment(environment)
+        + BUILD_USER_SETUP
+        + f'C={q(checkout)}\n'
+        + 'if [ -d "$C/SPECS" ]; then SPECDIR="$C/SPECS"; SOURCEDIR="$C/SOURCES"; '
+          'else SPECDIR="$C"; SOURCEDIR="$C"; fi\n'
+        + 'SPECS=("$SPECDIR"/*.spec)\n'
+        + '[ ${#SPECS[@]} -eq 1 ] && [ -f "${SPECS[0]}" ] || fail rpmbuild '
+          f'"the checkout must hold exactly one spec file, it has ${{#SPECS[@]}}" {EXIT_BUILD}\n'
+        + 'state "Start: rpmbuild -bs"\n'
+        + f'"${{AS_USER[@]}}" rpmbuild -bs --define "_topdir {TOPDIR}" '
+          '--define "_sourcedir $SOURCEDIR" --define "_specdir $SPECDIR" "${SPECS[0]}" '
+          '>> "$R/build.log" 2>&1 \\\n'
+        + f'    || fail rpmbuild "rpmbuild -bs failed (see build.log)" {EXIT_BUILD}\n'
+        + _record_installed("buildroot.tsv")
+        + f'find {TOPDIR}/SRPMS -name "*.src.rpm" -exec cp {{}} "$R/" \\;\n'
+        + 'state "Finish: rpmbuild -bs"\n'
+    )  # fmt: skip

@@ -7,11 +7,14 @@ from adjutant.tasks.buildarch import BuildArchHandler
 from adjutant.tasks.default import DefaultHandler
 from adjutant.tasks.fork import ForkHandler
 from adjutant.tasks.sleep import SleepHandler
+from adjutant.tasks.srpm import BuildSRPMFromSCMHandler, RebuildSRPMHandler
 from adjutant.tasks.subtask import SubtaskHandler
 from adjutant.tasks.waittest import WaitTestHandler
 
 HANDLER_CLASSES: tuple[type[TaskHandler], ...] = (
     BuildArchHandler,
+    RebuildSRPMHandler,
+    BuildSRPMFromSCMHandler,
     SleepHandler,
     ForkHandler,
     WaitTestHandler,

@@ -25,7 +25,8 @@ from adjutant.buildroot.script import build_script
 from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
 from adjutant.tasks.base import TaskContext, TaskHandler
 
-LOG_NAMES = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log")
+LOG_NAMES = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log",
+             "checkout.log")  # fmt: skip
 
 
 def task_logs(ctx: TaskContext) -> dict[str, Path]:
