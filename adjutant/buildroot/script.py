@@ -50,6 +50,16 @@ def q(value: str) -> str:
     return shlex.quote(value)
 
 
+def say(message: str) -> str:
+    """A state.log line; the message is quoted (it may hold a package name or a URL)."""
+    return f"state {q(message)}\n"
+
+
+def or_fail(phase: str, message: str, status: int) -> str:
+    """Continuation of a command line: end the script with `status` if it fails."""
+    return f"    || fail {q(phase)} {q(message)} {status}\n"
+
+
 def dnf_command(repo: Repo) -> str:
     """dnf limited to the tag's repo and nothing else on the image."""
     return " ".join([
@@ -105,13 +115,13 @@ def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
     names = " ".join(q(p) for p in packages)
     return (
         PRELUDE
-        + f'state "Start: installing the buildroot group {group}: {" ".join(packages)}"\n'
+        + say(f"Start: installing the buildroot group {group}: {' '.join(packages)}")
         + f'{dnf_command(repo)} install {names} >> "$R/root.log" 2>&1 \\\n'
-        + f'    || fail "installing @{group}" "could not install the group {group} '
-          f'(see root.log)" {EXIT_SETUP}\n'
+        + or_fail(f"installing {group}", f"could not install the group {group} (see root.log)",
+                  EXIT_SETUP)
         + f'{dnf_command(repo)} clean all >> "$R/root.log" 2>&1\n'
         + _record_installed("buildroot-group.tsv")
-        + f'state "Finish: installing the buildroot group @{group}"\n'
+        + say(f"Finish: installing the buildroot group {group}")
     )  # fmt: skip
 
 
@@ -131,8 +141,8 @@ def _install_requirements(repo: Repo, requires: Sequence[str]) -> str:
     return (
         'state "Start: installing build requirements"\n'
         + f'{dnf_command(repo)} install {args} >> "$R/root.log" 2>&1 \\\n'
-        + f'    || fail "installing build requirements" "could not install the build '
-          f'requirements (see root.log)" {EXIT_DEPS}\n'
+        + or_fail("installing build requirements",
+                  "could not install the build requirements (see root.log)", EXIT_DEPS)
         + 'state "Finish: installing build requirements"\n'
     )  # fmt: skip
 
@@ -183,7 +193,7 @@ def build_script(
         + 'state "Start: rpmbuild"\n'
         + f'"${{AS_USER[@]}}" rpm -i --define "_topdir {TOPDIR}" {q(f"{BUILDDIR}/{srpm}")} '
           f'>> "$R/build.log" 2>&1 \\\n'
-        + f'    || fail rpmbuild "could not unpack {srpm}" {EXIT_BUILD}\n'
+        + or_fail("rpmbuild", f"could not unpack {srpm}", EXIT_BUILD)
         + f'SPEC=$(ls {TOPDIR}/SPECS/*.spec | head -n 1)\n'
         + ("" if source_only else _dynamic_requirements(repo, target))
         + f'"${{AS_USER[@]}}" rpmbuild {stage} --target {q(target)} '
@@ -208,21 +218,21 @@ def checkout_script(*, clone_url: str, ref: str, subdir: str, source_cmd: Sequen
         PRELUDE
         + BUILD_USER_SETUP
         + f'mkdir -p {SCM_DIR}\n[ ${{#AS_USER[@]}} -gt 0 ] && chown {BUILD_USER}: {SCM_DIR}\n'
-        + f'state "Start: checkout of {clone_url}#{ref}"\n'
+        + say(f"Start: checkout of {clone_url}#{ref}")
         + 'L="$R/checkout.log"\n'
         + f'"${{AS_USER[@]}}" git clone --no-checkout {q(clone_url)} {SCM_DIR} >> "$L" 2>&1 \\\n'
-        + f'    || fail checkout "git clone of {clone_url} failed (see checkout.log)" '
-          f'{EXIT_CHECKOUT}\n'
+        + or_fail("checkout", f"git clone of {clone_url} failed (see checkout.log)",
+                  EXIT_CHECKOUT)
         + f'cd {SCM_DIR} && "${{AS_USER[@]}}" git checkout --quiet {q(ref)} >> "$L" 2>&1 \\\n'
-        + f'    || fail checkout "{ref} is not a commit, branch or tag of {clone_url}" '
-          f'{EXIT_CHECKOUT}\n'
+        + or_fail("checkout", f"{ref} is not a commit, branch or tag of {clone_url}",
+                  EXIT_CHECKOUT)
         + '"${AS_USER[@]}" git rev-parse HEAD > "$R/commit" 2>> "$L"\n'
-        + f'cd {q(workdir)} 2>> "$L" || fail checkout "no directory {subdir} in the '
-          f'checkout" {EXIT_CHECKOUT}\n'
-        + (f'state "Start: {" ".join(source_cmd)}"\n'
-           f'"${{AS_USER[@]}}" {source} >> "$L" 2>&1 \\\n'
-           f'    || fail checkout "{" ".join(source_cmd)} failed (see checkout.log)" '
-           f'{EXIT_CHECKOUT}\n' if source_cmd else "")
+        + f'cd {q(workdir)} 2>> "$L" \\\n'
+        + or_fail("checkout", f"no directory {subdir} in the checkout", EXIT_CHECKOUT)
+        + (say(f"Start: {' '.join(source_cmd)}")
+           + f'"${{AS_USER[@]}}" {source} >> "$L" 2>&1 \\\n'
+           + or_fail("checkout", f"{' '.join(source_cmd)} failed (see checkout.log)",
+                     EXIT_CHECKOUT) if source_cmd else "")
         + 'state "Finish: checkout"\n'
     )  # fmt: skip
 

@@ -1,0 +1,219 @@
+"""The buildroot's pure parts: image policy, macros, comps, SCM URLs, the
+container scripts, buildroot lists, dnf failures named."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from adjutant.buildroot.comps import CompsError, group_packages
+from adjutant.buildroot.core import missing_packages
+from adjutant.buildroot.macros import build_environment, build_macros, macros_file
+from adjutant.buildroot.policy import ImageRule, PolicyCache, PolicyError, choose_image, parse_rules
+from adjutant.buildroot.records import parse_rpm_list, read_rpmlist_ids, with_ids
+from adjutant.buildroot.script import Repo, build_script, checkout_script, prepare_script
+from adjutant.config import Config
+from adjutant.errors import AdjutantError
+from adjutant.scm import ScmError, allowed_source_cmd, parse_allowed_scms, parse_scm_url
+
+RULES = [
+    {"image": "default"},
+    {"method": "buildSRPMFromSCM", "image": "srpm"},
+    {"tag": "f40-*", "image": "f40"},
+    {"tag": "f40-build", "arch": "aarch64", "image": "f40-arm"},
+]
+
+
+@pytest.mark.parametrize("tag,arch,method,image", [
+    ("f40-build", "aarch64", "buildArch", "f40-arm"),   # tag+arch beats everything
+    ("f40-build", "x86_64", "buildArch", "f40"),        # tag beats method and default
+    ("f40-build", "x86_64", "buildSRPMFromSCM", "f40"),
+    ("el9-build", "x86_64", "buildSRPMFromSCM", "srpm"),  # method beats default
+    ("el9-build", "x86_64", "buildArch", "default"),
+    (None, None, "sleep", "default"),
+])
+def test_the_most_specific_rule_wins_whatever_the_order(tag, arch, method, image):
+    rules = parse_rules(RULES, where="tag t")
+    assert choose_image(rules, tag=tag, arch=arch, method=method, default="cfg") == image
+
+
+def test_no_rule_means_the_configured_image():
+    assert choose_image((), tag="t", arch="x86_64", method="buildArch", default="cfg") == "cfg"
+
+
+@pytest.mark.parametrize("value,words", [
+    ("not json", "tag f40-build: adjutant.image_policy is not valid JSON"),
+    ('{"image": "x"}', "must be a list of rules"),
+    ('[{"tag": "x"}]', "rule 1 has no image"),
+    ('[{"image": "a"}, {"image": "b", "colour": "red"}]', "rule 2: unknown key 'colour'"),
+    ('[{"image": ""}]', "rule 1: image must be a non-empty string"),
+    ('[{"arch": "x86_64", "image": "a"}]', "rule 1: an arch rule needs a tag"),
+])
+def test_bad_rules_name_the_tag_and_the_rule(value, words):
+    with pytest.raises(PolicyError) as caught:
+        parse_rules(value, where="tag f40-build")
+    assert words in str(caught.value)
+
+
+def test_policy_cache_expires():
+    now = [0.0]
+    cache = PolicyCache(300, clock=lambda: now[0])
+    rules = (ImageRule("x"),)
+    cache.put("t", rules)
+    now[0] = 299
+    assert cache.get("t") == rules
+    now[0] = 301
+    assert cache.get("t") is None
+
+
+def test_a_bad_image_policy_in_the_config_is_a_config_error(tmp_path: Path):
+    from adjutant import config as config_module
+
+    path = tmp_path / "kojid.conf"
+    path.write_text('[adjutant]\nimage_policy = [{"tag": "x"}]\n')
+    with pytest.raises(AdjutantError, match=r"\[adjutant\] image_policy = .*rule 1 has no image"):
+        config_module.load(path)
+
+
+def test_macros_as_kojid_sets_them():
+    config = Config(packager="Koji Builders", vendor="Example", distribution="Example Linux",
+                    mockhost="x86_64-redhat-linux-gnu")
+    extra = {"rpm.macro.dist": ".fc40", "rpm.macro.fedora": "40", "mock.new_chroot": 0,
+             "rpm.env.LANG": "C.UTF-8"}
+    macros = build_macros(extra, config, tag="f40-build")
+    assert macros["dist"] == ".fc40" and macros["fedora"] == "40"
+    assert macros["packager"] == "Koji Builders" and macros["vendor"] == "Example"
+    assert macros["distribution"] == "Example Linux"
+    assert macros["_host"] == "x86_64-redhat-linux-gnu"
+    assert "%dist .fc40\n" in macros_file(macros)
+    assert build_environment(extra, tag="f40-build") == {"LANG": "C.UTF-8"}
+    with pytest.raises(AdjutantError, match=r"tag f40-build: extra 'rpm\.macro\.bad name'"):
+        build_macros({"rpm.macro.bad name": "1"}, config, tag="f40-build")
+
+
+COMPS = """<?xml version="1.0"?>
+<comps>
+  <group><id>build</id><name>build</name>
+    <packagelist>
+      <packagereq type="mandatory">bash</packagereq>
+      <packagereq type="default">gcc</packagereq>
+      <packagereq type="optional">emacs</packagereq>
+      <packagereq>rpm-build</packagereq>
+    </packagelist>
+  </group>
+  <group><id>srpm-build</id><name>srpm-build</name><packagelist/></group>
+</comps>
+"""
+
+
+def test_comps_groups(tmp_path: Path):
+    comps = tmp_path / "comps.xml"
+    comps.write_text(COMPS)
+    assert group_packages(comps, "build") == ("bash", "gcc", "rpm-build")
+    with pytest.raises(CompsError, match="no group appliance-build"):
+        group_packages(comps, "appliance-build")
+    with pytest.raises(CompsError, match="lists no packages"):
+        group_packages(comps, "srpm-build")
+
+
+def test_scm_urls_in_kojis_form():
+    scm = parse_scm_url("git+https://src.example.com/rpms/foo.git?pkg/foo#v1.2")
+    assert scm.clone_url == "https://src.example.com/rpms/foo.git"
+    assert (scm.subdir, scm.ref) == ("pkg/foo", "v1.2")
+    assert scm.with_commit("abc123") == "git+https://src.example.com/rpms/foo.git?pkg/foo#abc123"
+    assert parse_scm_url("git://host/repo.git#main").clone_url == "git://host/repo.git"
+
+
+@pytest.mark.parametrize("url,words", [
+    ("svn+https://host/repo#1", "only git URLs"),
+    ("git+https://host/repo.git", "no revision given"),
+    ("git+https://user:secret@host/repo.git#1", "a password in the SCM URL is not allowed"),
+    ("git+https://host/repo.git?../etc#1", "leaves the checkout"),
+])
+def test_bad_scm_urls(url, words):
+    with pytest.raises(ScmError, match=words):
+        parse_scm_url(url)
+
+
+def test_allowed_scms():
+    entries = parse_allowed_scms("src.example.com:/rpms/*:false:fedpkg,sources "
+                                 "git.example.com:/*:no: *.internal:/pkgs/*")
+    rpms = parse_scm_url("git+https://src.example.com/rpms/foo.git#1")
+    assert allowed_source_cmd(rpms, entries) == ("fedpkg", "sources")
+    assert allowed_source_cmd(parse_scm_url("git://git.example.com/x.git#1"), entries) is None
+    assert allowed_source_cmd(parse_scm_url("git://a.internal/pkgs/x.git#1"),
+                              entries) == ("make", "sources")
+    with pytest.raises(ScmError, match="is not in the list of allowed SCMs"):
+        allowed_source_cmd(parse_scm_url("git+https://evil.example.org/x.git#1"), entries)
+
+
+def _bash_syntax(script: str) -> None:
+    result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_scripts_are_valid_bash_and_quote_what_they_are_given():
+    repo = Repo("file:///mnt/koji/repos/f40-build/7/x86_64")
+    hostile = "x'; rm -rf / #"
+    scripts = [
+        prepare_script(repo=repo, group="build", packages=["bash", hostile]),
+        build_script(repo=repo, srpm="foo-1.src.rpm", target="x86_64",
+                     macros={"dist": ".fc40", "evil": hostile}, environment={"E": hostile},
+                     requires=["libfoo-devel >= 1.2", hostile]),
+        checkout_script(clone_url="https://h/r.git", ref=hostile, subdir="", source_cmd=["make"]),
+    ]
+    for script in scripts:
+        _bash_syntax(script)
+    assert "'x'\"'\"'; rm -rf / #'" in scripts[0]  # a package name, as one quoted word
+    assert "--repofrompath=koji,file:///mnt/koji/repos/f40-build/7/x86_64 --repo=koji" \
+        in scripts[0]
+    assert "--network" not in scripts[1]
+
+
+@pytest.mark.parametrize("text", ["x'; echo INJECTED; '", "$(echo INJECTED)",
+                                  "`echo INJECTED`", 'say "hi" to $HOME'])
+def test_messages_reach_state_log_and_failures_as_written(tmp_path: Path, text):
+    from adjutant.buildroot.script import or_fail, say
+
+    stubs = ('state() { printf "%s" "$*" > state.out; }\n'
+             'fail() { printf "%s|%s|%s" "$1" "$2" "$3" > fail.out; }\n')
+    script = stubs + say(text) + "false \\\n" + or_fail(text, text, 21)
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, check=False)
+    assert "INJECTED" not in result.stdout + result.stderr
+    assert (tmp_path / "state.out").read_text() == text
+    assert (tmp_path / "fail.out").read_text() == f"{text}|{text}|21"
+
+
+RPM_LIST = ("bash\t5.2\t1.fc40\t(none)\tx86_64\tabcdef\t8000000\t1700000000\n"
+            "gpg-pubkey\tdeadbeef\t1\t(none)\t(none)\t(none)\t0\t0\n"
+            "perl-libs\t5.38\t2.fc40\t4\tx86_64\t012345\t900\t1700000001\n")
+
+
+def test_buildroot_lists_for_the_hub(tmp_path: Path):
+    rpms = parse_rpm_list(RPM_LIST)
+    assert rpms == [
+        {"name": "bash", "version": "5.2", "release": "1.fc40", "epoch": None, "arch": "x86_64",
+         "payloadhash": "abcdef", "size": 8000000, "buildtime": 1700000000},
+        {"name": "perl-libs", "version": "5.38", "release": "2.fc40", "epoch": 4,
+         "arch": "x86_64", "payloadhash": "012345", "size": 900, "buildtime": 1700000001},
+    ]
+    rpmlist = tmp_path / "rpmlist.jsonl"
+    rpmlist.write_text('{"id": 17, "name": "bash", "version": "5.2", "release": "1.fc40", '
+                       '"arch": "x86_64"}\n')
+    ids = read_rpmlist_ids(rpmlist)
+    assert [r.get("id") for r in with_ids(rpms, ids)] == [17, None]
+    with pytest.raises(AdjutantError, match="line 1 is malformed"):
+        parse_rpm_list("bash\t5.2\n")
+
+
+def test_missing_packages_are_named_from_dnfs_log(tmp_path: Path):
+    log = tmp_path / "root.log"
+    log.write_text("Last metadata expiration check\nNo match for argument: libnope-devel\n"
+                   "Error: Unable to find a match: libnope-devel\n"
+                   " - nothing provides libz.so.1()(64bit) needed by foo-1-1.x86_64\n")
+    assert missing_packages(log) == ["no package provides libnope-devel",
+                                     "no package provides libz.so.1()(64bit)"]
