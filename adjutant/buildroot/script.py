@@ -101,6 +101,7 @@ fi
 mkdir -p {TOPDIR}
 [ ${{#AS_USER[@]}} -gt 0 ] && chown -R {BUILD_USER}: {TOPDIR} /builddir/home 2>/dev/null
 export HOME=/builddir/home
+state "Note: building as $("${{AS_USER[@]}}" id -un) (uid $("${{AS_USER[@]}}" id -u))"
 """
 
 

@@ -10,6 +10,7 @@ fails with "Invalid method: X" (logged in the call log).
     tests/hub/state.py       the SQLite state (schema, task rules shared with admin)
     tests/hub/auth.py        sessions, logins, exclusive sessions, callnum rules
     tests/hub/exports.py     the calls (RootExports, HostExports), uploads
+    tests/hub/builds.py      RPM builds: tags, repos, rpms, builds, buildroots
     tests/hub/scheduler.py   the task scheduler (host.getTasks)
     tests/hub/server.py      the HTTP(S) server and dispatcher
     tests/hub/admin.py       HubAdmin (the tests' side) and HubProcess (the subprocess)

@@ -22,28 +22,12 @@ from typing import Any, Callable, Optional
 import koji
 import koji.util
 
-from tests.hub import scheduler, state
+from tests.hub import builds, scheduler, state
 from tests.hub.context import Context
 
 KOJI_API_VERSION = 1
 
-
-def convert_value(value, cast, none_allowed=False, check_only=False):
-    """kojihub.convert_value: the hub's argument type checks (ParameterError)."""
-    if value is None:
-        if not none_allowed:
-            raise koji.ParameterError(f"Invalid type, expected type {cast}")
-        return value
-    if check_only:
-        if not isinstance(value, cast):
-            raise koji.ParameterError(f"Invalid type for value '{value}': {type(value)},"
-                                      f" expected type {cast}")
-        return value
-    try:
-        return cast(value)
-    except (ValueError, TypeError):
-        raise koji.ParameterError(f"Invalid type for value '{value}': {type(value)},"
-                                  f" expected type {cast}") from None
+convert_value = state.convert_value
 
 
 def db_error(message: str) -> xmlrpc.client.Fault:
@@ -662,6 +646,76 @@ class HostExports:
         return self.subtask(__method, args, __parent, **__taskopts)
 
 
+    # -- buildroots and builds (HostExports; tests/hub/builds.py) ------------
+
+    def newBuildRoot(self, repo, arch, task_id=None):
+        """A buildroot in INIT for this host; a task_id must be a task this host has
+        OPEN (Task.assertHost).  No ctype: the hub always makes 'chroot' ones."""
+        host = self._host()
+        if task_id is not None:
+            task = Task(self.ctx, task_id)
+            task.assert_host(host.id)
+            task_id = task.id
+        return builds.new_buildroot(self.ctx.conn, host.id, repo, arch, task_id=task_id)
+
+    def _buildroot(self, brootid, task_id) -> builds.BuildRoot:
+        """The checks of setBuildRootState/List: the host (and the task, if given)
+        must own the buildroot."""
+        host = self._host()
+        task = None
+        if task_id is not None:
+            task = Task(self.ctx, task_id)
+            task.assert_host(host.id)
+        br = builds.BuildRoot(self.ctx.conn, brootid)
+        br.assert_host(host.id)
+        if task is not None:
+            br.assert_task(task.id)
+        return br
+
+    def setBuildRootState(self, brootid, state, task_id=None):
+        self._buildroot(brootid, task_id).set_state(state)
+
+    def setBuildRootList(self, brootid, rpmlist, task_id=None):
+        self._buildroot(brootid, task_id).set_list(rpmlist)
+
+    def updateBuildRootList(self, brootid, rpmlist, task_id=None):
+        self._buildroot(brootid, task_id).update_list(rpmlist)
+
+    def initBuild(self, data):
+        """A BUILDING build owned by the task's owner (new_build: an existing NVR is
+        recycled or refused)."""
+        host = self._host()
+        task = Task(self.ctx, data["task_id"])
+        task.assert_host(host.id)
+        data = dict(data, owner=task.row()["owner"], state=koji.BUILD_STATES["BUILDING"],
+                    completion_time=None)
+        return builds.new_build(self.ctx.conn, data, self.ctx.session.user_id)
+
+    def completeBuild(self, task_id, build_id, srpm, rpms,  # noqa: PLR0917
+                      brmap=None, logs=None, draft=False):
+        """kojihub.import_build from <topdir>/work; no notification task
+        (DisableNotifications)."""
+        host = self._host()
+        Task(self.ctx, task_id).assert_host(host.id)
+        if draft:
+            raise koji.GenericError("emulator: draft builds are not supported")
+        return builds.import_build(self.ctx.conn, self.ctx.opts.topdir, srpm=srpm, rpms=rpms,
+                                   brmap=brmap, task_id=task_id, build_id=build_id, logs=logs)
+
+    def failBuild(self, task_id, build_id):
+        host = self._host()
+        Task(self.ctx, task_id).assert_host(host.id)
+        builds.fail_build(self.ctx.conn, build_id)
+
+    def moveBuildToScratch(self, task_id, srpm, rpms, logs=None):
+        host = self._host()
+        task = Task(self.ctx, task_id)
+        task.assert_host(host.id)
+        owner = self.ctx.query_one("SELECT name FROM users WHERE id = ?", (task.row()["owner"],))
+        builds.move_to_scratch(self.ctx.opts.topdir, task.id, owner["name"], srpm=srpm,
+                               rpms=rpms, logs=logs)
+
+
 # -- the rest (kojihub RootExports and auth.py's exported functions) -----------
 
 class RootExports:
@@ -800,12 +854,65 @@ class RootExports:
             raise koji.ActionNotAllowed("Cannot cancel task, not owner")
         task.cancel_children()
 
+    # -- RPM builds (tests/hub/builds.py) ------------------------------------
+
+    def getEvent(self, id):
+        return builds.event_info(self.ctx.conn, id)
+
+    def getLastEvent(self, before=None, strict=True):
+        """{id, ts} of the newest event (1.35+: strict=False gives None for none)."""
+        return builds.last_event(self.ctx.conn, before=before, strict=strict)
+
+    def getTag(self, tagInfo, strict=False, event=None, blocked=False):
+        return builds.get_tag(self.ctx.conn, tagInfo, strict=strict, event=event,
+                              blocked=blocked)
+
+    def getBuildConfig(self, tag, event=None):
+        return builds.get_build_config(self.ctx.conn, tag, event=event)
+
+    def getExternalRepoList(self, tag_info, event=None):
+        return builds.get_external_repo_list(self.ctx.conn, tag_info, event=event)
+
+    def getBuildTarget(self, info, event=None, strict=False):
+        return builds.get_build_target(self.ctx.conn, info, event=event, strict=strict)
+
+    def getChannel(self, channelInfo, strict=False):
+        return builds.get_channel(self.ctx.conn, channelInfo, strict=strict)
+
+    def repoInfo(self, repo_id, strict=False):
+        return builds.repo_info(self.ctx.conn, repo_id, strict=strict)
+
+    def getBuild(self, buildInfo, strict=False):
+        return builds.get_build(self.ctx.conn, buildInfo, strict=strict)
+
+    def getRPM(self, rpminfo, strict=False, multi=False, build=None):
+        return builds.get_rpm(self.ctx.conn, rpminfo, strict=strict, multi=multi, build=build)
+
+    def listRPMs(self, buildID=None, buildrootID=None, imageID=None,  # noqa: PLR0917
+                 componentBuildrootID=None, hostID=None, arches=None, queryOpts=None,
+                 draft=None):
+        return builds.list_rpms(self.ctx.conn, buildID=buildID, buildrootID=buildrootID,
+                                imageID=imageID, componentBuildrootID=componentBuildrootID,
+                                hostID=hostID, arches=arches, queryOpts=queryOpts, draft=draft)
+
+    def getAverageBuildDuration(self, package, age=None):
+        return builds.average_build_duration(self.ctx.conn, package, age=age)
+
+    def getBuildroot(self, buildrootID, strict=False):
+        return builds.get_buildroot(self.ctx.conn, buildrootID, strict=strict)
+
     def listBuildroots(self, hostID=None, tagID=None, state=None, rpmID=None,  # noqa: PLR0917
                        archiveID=None, taskID=None, buildrootID=None, repoID=None,
                        queryOpts=None):
-        # (the hub's signature, so that wrong arguments fail as on the hub)
-        # buildroots are not emulated yet: there are none
-        return []
+        """kojihub.query_buildroots (the hub's signature)."""
+        return builds.query_buildroots(self.ctx.conn, hostID=hostID, tagID=tagID,
+                                       br_state=state, rpmID=rpmID, archiveID=archiveID,
+                                       taskID=taskID, buildrootID=buildrootID, repoID=repoID,
+                                       queryOpts=queryOpts)
+
+    def getBuildrootListing(self, id):
+        """BuildRoot(id).getList(): the rpms recorded in the buildroot."""
+        return builds.BuildRoot(self.ctx.conn, id).get_list()
 
     def uploadFile(self, path, name, size, md5sum, offset, data,  # noqa: PLR0917
                    volume=None, checksum=None):

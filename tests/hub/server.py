@@ -85,6 +85,10 @@ TASK_ARG_METHODS = {
     "getTaskResult": (0, "taskId"), "getTaskRequest": (0, "taskId"),
     "getTaskChildren": (0, "task_id"), "cancelTask": (0, "task_id"),
     "cancelTaskChildren": (0, "task_id"), "taskFinished": (0, "taskId"),
+    "host.newBuildRoot": (2, "task_id"), "host.setBuildRootState": (2, "task_id"),
+    "host.setBuildRootList": (2, "task_id"), "host.updateBuildRootList": (2, "task_id"),
+    "host.completeBuild": (0, "task_id"), "host.failBuild": (0, "task_id"),
+    "host.moveBuildToScratch": (0, "task_id"),
 }
 UPLOAD_METHODS = ("rawUpload", "uploadFile", "checkUpload")
 
@@ -110,6 +114,10 @@ def call_task_ids(method: str, args: tuple, kwargs: dict) -> list:
             ids += _ids(kwargs[kw])
         if method in ("host.taskSetWait", "host.taskWaitResults") and len(args) > 1:
             ids += _ids(args[1])
+    elif method == "host.initBuild":
+        data = args[0] if args else kwargs.get("data")
+        if isinstance(data, dict):
+            ids += _ids(data.get("task_id"))
     elif method in UPLOAD_METHODS:
         path = args[0] if args else kwargs.get("path", "")
         parts = str(path).split("/")
@@ -496,7 +504,13 @@ def make_ssl_context(cert: str, key: str, client_ca: Optional[str]) -> ssl.SSLCo
 
 def make_server(opts: HubOptions, port: int = 0, tls_cert: Optional[str] = None,
                 tls_key: Optional[str] = None, client_ca: Optional[str] = None) -> HubHTTPServer:
-    state.connect(opts.db).close()  # create the schema once
+    conn = state.connect(opts.db)  # create the schema once
+    try:
+        with state.transaction(conn):
+            # for HubAdmin (file paths of repos and imported rpms)
+            state.set_sys(conn, "topdir", os.path.abspath(opts.topdir))
+    finally:
+        conn.close()
     os.makedirs(os.path.join(opts.topdir, "work"), exist_ok=True)
     ssl_context = None
     if tls_cert:

@@ -148,7 +148,124 @@ CREATE TABLE IF NOT EXISTS sys (
     name TEXT PRIMARY KEY,
     value TEXT
 );
-"""
+-- RPM builds (tests/hub/builds.py).  Koji's versioned tables (tag_config,
+-- tag_extra, tag_external_repos) keep create_event/revoke_event as in Koji, so
+-- that getTag/getBuildConfig/getExternalRepoList at a repo's event see the tag
+-- as it was then (kojihub eventCondition).
+CREATE TABLE IF NOT EXISTS events (           -- Koji: events (get_event() adds one)
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL                          -- Koji: events.time
+);
+CREATE TABLE IF NOT EXISTS tags (             -- Koji: tag
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tag_config (       -- Koji: tag_config (versioned)
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    arches TEXT,                              -- parse_arches(strict, allow_none): '' if none
+    locked INTEGER NOT NULL DEFAULT 0,
+    maven_support INTEGER NOT NULL DEFAULT 0,
+    maven_include_all INTEGER NOT NULL DEFAULT 0,
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id)
+);
+CREATE TABLE IF NOT EXISTS tag_extra (        -- Koji: tag_extra (versioned)
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    key TEXT NOT NULL,
+    value TEXT,                               -- JSON text, NULL = blocked
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id)
+);
+CREATE TABLE IF NOT EXISTS build_targets (    -- Koji: build_target + build_target_config
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    build_tag INTEGER NOT NULL REFERENCES tags(id),
+    dest_tag INTEGER NOT NULL REFERENCES tags(id),
+    create_event INTEGER NOT NULL REFERENCES events(id) -- (targets are not edited here)
+);
+CREATE TABLE IF NOT EXISTS external_repos (   -- Koji: external_repo + external_repo_config
+    id INTEGER PRIMARY KEY,                   -- 0 is INTERNAL (no url), as in Koji
+    name TEXT UNIQUE NOT NULL,
+    url TEXT
+);
+CREATE TABLE IF NOT EXISTS tag_external_repos ( -- Koji: tag_external_repos (versioned)
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    external_repo_id INTEGER NOT NULL REFERENCES external_repos(id),
+    priority INTEGER NOT NULL,
+    merge_mode TEXT NOT NULL DEFAULT 'koji',
+    arches TEXT,
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id)
+);
+CREATE TABLE IF NOT EXISTS repos (            -- Koji: repo (1.35+ columns)
+    id INTEGER PRIMARY KEY,
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    state INTEGER NOT NULL,                   -- koji.REPO_STATES
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    creation_ts REAL NOT NULL,
+    state_ts REAL NOT NULL,
+    begin_event INTEGER REFERENCES events(id),
+    end_event INTEGER REFERENCES events(id),
+    dist INTEGER NOT NULL DEFAULT 0,
+    task_id INTEGER REFERENCES tasks(id),
+    opts TEXT,                                -- JSON
+    custom_opts TEXT                          -- JSON
+);
+CREATE TABLE IF NOT EXISTS packages (         -- Koji: package
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS builds (           -- Koji: build (volume DEFAULT, no drafts)
+    id INTEGER PRIMARY KEY,
+    pkg_id INTEGER NOT NULL REFERENCES packages(id),
+    version TEXT NOT NULL,
+    release TEXT NOT NULL,
+    epoch INTEGER,
+    state INTEGER NOT NULL,                   -- koji.BUILD_STATES
+    task_id INTEGER REFERENCES tasks(id),
+    owner INTEGER NOT NULL REFERENCES users(id),
+    source TEXT,
+    extra TEXT,                               -- JSON or NULL
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    start_ts REAL,
+    completion_ts REAL,
+    UNIQUE (pkg_id, version, release)
+);
+CREATE TABLE IF NOT EXISTS buildroots (       -- Koji: buildroot + standard_buildroot
+    id INTEGER PRIMARY KEY,
+    br_type INTEGER NOT NULL DEFAULT 0,       -- koji.BR_TYPES (only STANDARD here)
+    container_type TEXT,                      -- BuildRoot.new: 'chroot'
+    container_arch TEXT,
+    host_id INTEGER REFERENCES hosts(id),
+    repo_id INTEGER REFERENCES repos(id),
+    task_id INTEGER REFERENCES tasks(id),
+    state INTEGER,                            -- koji.BR_STATES
+    create_event INTEGER REFERENCES events(id),
+    retire_event INTEGER REFERENCES events(id)
+);
+CREATE TABLE IF NOT EXISTS rpminfo (          -- Koji: rpminfo
+    id INTEGER PRIMARY KEY,
+    build_id INTEGER REFERENCES builds(id),   -- NULL for external rpms
+    buildroot_id INTEGER REFERENCES buildroots(id),
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    release TEXT NOT NULL,
+    epoch INTEGER,
+    arch TEXT NOT NULL,                       -- 'src' for source rpms
+    external_repo_id INTEGER NOT NULL DEFAULT 0 REFERENCES external_repos(id),
+    payloadhash TEXT NOT NULL,                -- hex SIGMD5
+    size INTEGER NOT NULL,                    -- import_rpm: the file's size
+    buildtime INTEGER NOT NULL,
+    metadata_only INTEGER NOT NULL DEFAULT 0,
+    extra TEXT,
+    UNIQUE (name, version, release, arch, external_repo_id)
+);
+CREATE TABLE IF NOT EXISTS buildroot_listing ( -- Koji: buildroot_listing
+    buildroot_id INTEGER NOT NULL REFERENCES buildroots(id),
+    rpm_id INTEGER NOT NULL REFERENCES rpminfo(id),
+    is_update INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (buildroot_id, rpm_id)
+);"""
 
 DEFAULT_CHANNELS = ("default", "createrepo")
 
@@ -183,6 +300,10 @@ def _init(conn: sqlite3.Connection) -> None:
             "INSERT OR IGNORE INTO users (name, password, usertype, admin) VALUES (?, ?, ?, 1)",
             (ADMIN_USER, ADMIN_PASSWORD, USER_NORMAL),
         )
+        # Koji's schema: external repo 0 is INTERNAL, and there is a first event
+        conn.execute("INSERT OR IGNORE INTO external_repos (id, name) VALUES (0, 'INTERNAL')")
+        if conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0:
+            new_event(conn)
 
 
 @contextlib.contextmanager
@@ -199,6 +320,18 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def now() -> float:
     return time.time()
+
+
+def new_event(conn: sqlite3.Connection) -> int:
+    """The SQL get_event(): a new row in events, its id."""
+    return int(conn.execute("INSERT INTO events (ts) VALUES (?)", (now(),)).lastrowid)
+
+
+def event_ts(conn: sqlite3.Connection, event_id: Optional[int]) -> Optional[float]:
+    if event_id is None:
+        return None
+    row = conn.execute("SELECT ts FROM events WHERE id = ?", (event_id,)).fetchone()
+    return None if row is None else row["ts"]
 
 
 def ts_to_str(ts: Optional[float]) -> Optional[str]:
@@ -224,6 +357,24 @@ def decode_request(xml: str) -> tuple:
     """kojihub Task.getRequest: the params of the stored methodCall."""
     params, _method = koji.xmlrpcplus.loads(xml)
     return params
+
+
+def convert_value(value, cast, none_allowed=False, check_only=False):
+    """kojihub.convert_value: the hub's argument type checks (ParameterError)."""
+    if value is None:
+        if not none_allowed:
+            raise koji.ParameterError(f"Invalid type, expected type {cast}")
+        return value
+    if check_only:
+        if not isinstance(value, cast):
+            raise koji.ParameterError(f"Invalid type for value '{value}': {type(value)},"
+                                      f" expected type {cast}")
+        return value
+    try:
+        return cast(value)
+    except (ValueError, TypeError):
+        raise koji.ParameterError(f"Invalid type for value '{value}': {type(value)},"
+                                  f" expected type {cast}") from None
 
 
 # -- rows as the hub returns them -------------------------------------------
