@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 
@@ -54,8 +54,9 @@ def config(tmp_path: Path) -> Config:
     )
 
 
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, check=check)
+def sh(*argv: str, check: bool = True,
+       cwd: Optional[Path] = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    return subprocess.run(list(argv), capture_output=True, text=True, check=check, cwd=cwd)
 
 
 @pytest.fixture

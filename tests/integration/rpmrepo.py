@@ -98,6 +98,7 @@ class TestPackages:
     """The packages of the test tag, built once per session."""
 
     rpms: list[Path] = field(default_factory=list)  # binary RPMs for the repo
+    repo_srpms: list[Path] = field(default_factory=list)  # their sources (the hub wants them)
     srpms: dict[str, Path] = field(default_factory=dict)  # name -> SRPM to build
 
 
@@ -136,7 +137,8 @@ BROKEN_BUILD = Package(name="broken-build",
                        build="echo 'compiling the broken part'\necho 'error: it broke' >&2\nexit 1")
 WANTS_NETWORK = Package(
     name="wants-network",
-    build="exec 3<>/dev/tcp/1.1.1.1/80 && echo 'connected to the network'",
+    build=("python3 -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), 5)' "
+           "&& echo 'connected to the network'"),
 )  # fmt: skip
 ONLY_AARCH64 = Package(name="only-aarch64", arch="", exclusive_arch=("aarch64",))
 DYNAMIC_BR = Package(
@@ -151,6 +153,7 @@ def build_test_packages(workdir: Path) -> TestPackages:
     for package in (Package(name="adjutant-build-env"), LIBGREET):
         made = rpmbuild(package.spec(), workdir)
         packages.rpms += [p for p in made if not p.name.endswith(".src.rpm")]
+        packages.repo_srpms += [p for p in made if p.name.endswith(".src.rpm")]
     for package in (GREETER, HELLO_NOARCH, NEEDS_MISSING, BROKEN_BUILD, WANTS_NETWORK,
                     ONLY_AARCH64, DYNAMIC_BR):  # fmt: skip
         [srpm] = rpmbuild(package.spec(), workdir, binary=False)

@@ -1,0 +1,256 @@
+"""RPM builds by the daemon against the hub emulator, in the test host: a real
+repo made by rpmbuild and createrepo_c, real buildroots in podman, the hub's
+buildroot records and uploads checked."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import sh
+from tests.integration.daemon_support import HOST, PASSWORD, Daemon, wait_for, write_config
+from tests.integration.rpmrepo import BUILD_GROUP, Package, build_test_packages, rpmbuild
+
+pytestmark = pytest.mark.integration
+
+TAG = "adj-build"
+DIST = ".adj1"
+SLOW_BUILD = Package(name="slow-build", build="echo 'HALFWAY THERE'\nsleep 8\necho done")
+
+
+class Site:
+    """The hub, its tag and repo, and the daemon, shared by this module's tests."""
+
+    def __init__(self, tmp: Path) -> None:
+        from tests.hub.admin import HubAdmin, HubProcess
+
+        self.tmp = tmp
+        self.topdir = tmp / "koji"
+        self.topdir.mkdir()
+        self.admin = HubAdmin(tmp / "hub.sqlite", topdir=self.topdir)
+        self.admin.add_host(HOST, arches=("x86_64", "noarch"), capacity=20.0, password=PASSWORD)
+        self.admin.add_tag(TAG, arches=("x86_64",), extra={"rpm.macro.dist": DIST})
+        self.packages = build_test_packages(tmp / "packages")
+        [self.slow_srpm] = rpmbuild(SLOW_BUILD.spec(), tmp / "packages", binary=False)
+        for path in sorted(self.packages.repo_srpms) + sorted(self.packages.rpms):
+            self.admin.import_rpm(path)
+        names = [f"{p.name[:-len('.rpm')]}" for p in self.packages.rpms]
+        self.repo_id = self.admin.add_repo(TAG, rpms=names, groups={
+            "build": list(BUILD_GROUP), "srpm-build": list(BUILD_GROUP)})
+        self.admin.createrepo(self.repo_id)
+        srpms = self.topdir / "work" / "srpms"
+        srpms.mkdir(parents=True)
+        for path in [*self.packages.srpms.values(), self.slow_srpm]:
+            shutil.copy(path, srpms / path.name)
+        self.hub = HubProcess(tmp / "hub.sqlite", self.topdir)
+        self.hub.start()
+        self.daemon = Daemon(write_config(
+            tmp, self.hub, topdir=self.topdir, maxjobs=10,
+            allowed_scms="10.88.0.1*:/*"))  # fmt: skip
+        self.daemon.start()
+
+    def close(self) -> None:
+        self.daemon.stop()
+        self.hub.stop()
+
+    def build_arch(self, srpm: str, arch: str = "x86_64", keep_srpm: bool = False) -> int:
+        path = f"srpms/{Path(srpm).name}"
+        params = [path, TAG, arch, keep_srpm, {"repo_id": self.repo_id}]
+        return self.admin.create_task("buildArch", params, arch=arch)
+
+    def srpm_of(self, name: str) -> str:
+        return self.packages.srpms[name].name
+
+    def state(self, task_id: int) -> str:
+        return self.admin.task(task_id)["state_name"]
+
+    def wait_done(self, task_id: int, timeout: float = 240) -> str:
+        wait_for(lambda: self.state(task_id) in ("CLOSED", "FAILED", "CANCELED"), timeout,
+                 f"task {task_id} to finish")  # fmt: skip
+        return self.state(task_id)
+
+    def result(self, task_id: int):
+        return self.admin.decoded_result(task_id)
+
+    def upload(self, task_id: int, name: str) -> Path:
+        return self.topdir / "work" / "tasks" / str(task_id % 10000) / str(task_id) / name
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    from tests.conftest import require
+    from tests.integration.conftest import in_test_host
+
+    require(in_test_host(), "needs the test host")
+    with tempfile.TemporaryDirectory(prefix="adjutant-builds-") as tmp:
+        site = Site(Path(tmp))
+        try:
+            yield site
+        finally:
+            site.close()
+
+
+def test_an_arch_package_builds_from_the_tags_repo(site: Site):
+    task_id = site.build_arch(site.srpm_of("greeter"))
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    result = site.result(task_id)
+    base = f"tasks/{task_id % 10000}/{task_id}"
+    assert result["rpms"] == [f"{base}/greeter-1.0-1{DIST}.x86_64.rpm"]
+    assert result["srpms"] == []
+    assert f"{base}/build.log" in result["logs"] and f"{base}/root.log" in result["logs"]
+    assert site.upload(task_id, f"greeter-1.0-1{DIST}.x86_64.rpm").is_file()
+    # the BuildRequires came from the repo, and the hub's buildroot says so
+    installed = site.upload(task_id, "installed_pkgs.log").read_text()
+    assert "libgreet-devel-1.0-1.x86_64" in installed
+    assert "adjutant-build-env-1.0-1.noarch" in installed
+    buildroot = site.admin.buildroot(result["brootid"])
+    assert buildroot["task_id"] == task_id and buildroot["repo_id"] == site.repo_id
+    assert buildroot["state"] == 3  # koji.BR_STATES["EXPIRED"]
+    listed = {r["name"] for r in site.admin.buildroot_rpms(result["brootid"])}
+    assert {"libgreet-devel", "libgreet", "adjutant-build-env"} <= listed
+    state_log = site.upload(task_id, "state.log").read_text()
+    assert "Note: building as mockbuild (uid 1000)" in state_log
+    assert "Finish: rpmbuild" in state_log
+
+
+def test_a_noarch_package_with_keep_srpm(site: Site):
+    task_id = site.build_arch(site.srpm_of("hello-docs"), arch="noarch", keep_srpm=True)
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    result = site.result(task_id)
+    assert [Path(p).name for p in result["rpms"]] == [f"hello-docs-1.0-1{DIST}.noarch.rpm"]
+    assert [Path(p).name for p in result["srpms"]] == [f"hello-docs-1.0-1{DIST}.src.rpm"]
+
+
+def test_dynamic_build_requirements_are_installed(site: Site):
+    task_id = site.build_arch(site.srpm_of("dynamic-br"), arch="noarch")
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+
+
+def test_logs_reach_the_hub_while_the_build_runs(site: Site):
+    task_id = site.build_arch(site.slow_srpm.name, arch="noarch")
+    build_log = site.upload(task_id, "build.log")
+    wait_for(lambda: build_log.exists() and "HALFWAY THERE" in build_log.read_text(), 180,
+             "build.log on the hub")  # fmt: skip
+    assert site.state(task_id) == "OPEN", "the log must arrive before the task ends"
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+
+
+@pytest.mark.parametrize("name,arch,words", [
+    ("wants-network", "noarch", "rpmbuild failed"),
+    ("needs-missing", "noarch", "could not install the build requirements: "
+                                "no package provides libnope-devel"),
+    ("broken-build", "noarch", "rpmbuild failed"),
+    ("corrupt", "noarch", "corrupt-1.0-1.src.rpm is not a valid RPM"),
+    ("only-aarch64", "x86_64", "only-aarch64-1.0-1 does not build on x86_64 "
+                               "(ExclusiveArch: aarch64)"),
+])  # fmt: skip
+def test_failures_say_why(site: Site, name, arch, words):
+    import koji
+
+    task_id = site.build_arch(site.srpm_of(name), arch=arch)
+    assert site.wait_done(task_id) == "FAILED"
+    fault = site.result(task_id)
+    assert isinstance(fault, koji.xmlrpcplus.Fault)
+    assert fault.faultString.startswith(words), fault.faultString
+    if name == "broken-build":
+        assert "error: it broke" in fault.faultString  # the tail of build.log
+    if name == "wants-network":
+        assert "Network is unreachable" in fault.faultString, fault.faultString
+
+
+def test_a_second_build_starts_from_the_cached_buildroot(site: Site):
+    first = site.build_arch(site.srpm_of("hello-docs"), arch="noarch")
+    assert site.wait_done(first) == "CLOSED"
+    second = site.build_arch(site.srpm_of("hello-docs"), arch="noarch")
+    assert site.wait_done(second) == "CLOSED"
+    state_log = site.upload(second, "state.log").read_text()
+    assert "Start: buildroot from cached image" in state_log
+    assert "installing the buildroot group" not in state_log
+
+
+def test_rebuild_srpm_applies_the_tags_macros(site: Site):
+    task_id = site.admin.create_task("rebuildSRPM", [f"srpms/{site.srpm_of('hello-docs')}", TAG,
+                                                     {"repo_id": site.repo_id}])  # fmt: skip
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    result = site.result(task_id)
+    assert Path(result["srpm"]).name == f"hello-docs-1.0-1{DIST}.src.rpm"
+    assert result["brootid"]
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[str]:
+    """A package's git repository served over HTTP (git's dumb protocol) to
+    podman's bridge network, where the checkout container is."""
+    work = tmp_path / "pkg"
+    work.mkdir()
+    (work / "pkgfromgit.spec").write_text(
+        # Source0 comes from the source command (make sources), not from git
+        Package(name="pkgfromgit", extra="Source0: fetched.txt",
+                prep="grep -q fetched %{SOURCE0}").spec())
+    (work / "Makefile").write_text("sources:\n\techo fetched > fetched.txt\n")
+
+    def git(*args: str, cwd: Path = work) -> str:
+        return sh("git", "-c", "user.name=t", "-c", "user.email=t@t", *args,
+                  cwd=cwd).stdout.strip()  # fmt: skip
+
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-q", "-m", "package")
+    bare = tmp_path / "serve" / "pkgfromgit.git"
+    bare.parent.mkdir()
+    git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp_path)
+    git("update-server-info", cwd=bare)
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(bare.parent), **k)
+    # podman creates its bridge (and 10.88.0.1) only when a container needs it
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)  # noqa: S104
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"git+http://10.88.0.1:{server.server_address[1]}/pkgfromgit.git#main"
+    finally:
+        server.shutdown()
+
+
+def test_srpm_from_scm_then_its_binary_build(site: Site, git_server: str):
+    task_id = site.admin.create_task("buildSRPMFromSCM", [git_server, TAG,
+                                                          {"repo_id": site.repo_id}])  # fmt: skip
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    result = site.result(task_id)
+    assert Path(result["srpm"]).name == f"pkgfromgit-1.0-1{DIST}.src.rpm"
+    commit = result["source"]["source"].rsplit("#", 1)[1]
+    assert len(commit) == 40 and result["source"]["url"] == git_server
+    assert "checkout.log" in [Path(p).name for p in result["logs"]]
+    # the parent build task would hand this SRPM to buildArch
+    binary = site.admin.create_task("buildArch", [result["srpm"], TAG, "noarch", False,
+                                                  {"repo_id": site.repo_id}])  # fmt: skip
+    assert site.wait_done(binary) == "CLOSED", site.result(binary)
+
+
+def test_an_scm_not_allowed_is_refused_with_a_reason(site: Site):
+    import koji
+
+    task_id = site.admin.create_task("buildSRPMFromSCM", [
+        "git+https://elsewhere.example.org/pkg.git#main", TAG, {"repo_id": site.repo_id}])
+    assert site.wait_done(task_id) == "FAILED"
+    fault = site.result(task_id)
+    assert isinstance(fault, koji.xmlrpcplus.Fault)
+    assert "is not in the list of allowed SCMs" in fault.faultString
+
+
+def test_no_build_left_a_container_or_unit(site: Site):
+    time.sleep(0)  # runs last in this module: every task above has finished
+    leftovers = sh("podman", "ps", "--all", "--format", "{{.Names}}").stdout.split()
+    assert [n for n in leftovers if n.startswith("adjutant-task-")] == []
+    units = sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
+               "adjutant-task-*").stdout  # fmt: skip
+    assert units == ""
+    assert subprocess.run(["podman", "image", "exists", "localhost/adjutant-buildroot:trixie"],
+                          check=False).returncode == 0
