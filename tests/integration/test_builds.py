@@ -211,7 +211,7 @@ def git_server(tmp_path: Path) -> Iterator[str]:
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
         *a, directory=str(bare.parent), **k)
     # podman creates its bridge (and 10.88.0.1) only when a container needs it
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)  # noqa: S104
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"git+http://10.88.0.1:{server.server_address[1]}/pkgfromgit.git#main"
