@@ -284,8 +284,8 @@ class Buildroot:
             return self.ctx.workdir / "result" / "buildroot-group.tsv"
 
         self.cached_image, group_list, self.cache_hit = await self.services.cache.ensure(key, make)
-        self.note(f"Start: buildroot {'from cached image' if self.cache_hit else 'prepared as'} "
-                  f"{self.cached_image}")  # fmt: skip
+        how = "from cached image" if self.cache_hit else "prepared as"
+        self.note(f"Start: buildroot {how} {self.cached_image} (base image {self.image})")
         ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
         group_rpms = with_ids(parse_rpm_list(group_list), ids)
         await memo.once("buildroot_list", lambda: hub.call(

@@ -35,7 +35,10 @@ def encode_result(value: Any) -> str:
 def failure_text(exc: BaseException) -> str:
     import koji
 
-    if isinstance(exc, koji.GenericError):
+    from adjutant.errors import AdjutantError
+
+    # koji's errors and ours are written for people: their text is the reason
+    if isinstance(exc, (koji.GenericError, AdjutantError)):
         return str(exc)
     if isinstance(exc, koji.xmlrpcplus.Fault):
         return exc.faultString

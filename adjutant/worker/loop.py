@@ -30,6 +30,7 @@ from typing import Any, Optional
 
 from adjutant.buildroot.core import BuildrootServices
 from adjutant.config import Config
+from adjutant.errors import AdjutantError
 from adjutant.hub.results import CLOSE, FAIL, Outbox, encode_failure, encode_result, failure_text
 from adjutant.hub.session import Hub, HubError
 from adjutant.runner.runner import TaskRunner
@@ -301,7 +302,7 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if not isinstance(exc, (koji.GenericError, koji.xmlrpcplus.Fault)):
+            if not isinstance(exc, (koji.GenericError, koji.xmlrpcplus.Fault, AdjutantError)):
                 log.exception("task %s: handler %s failed", task_id, running.method)
             method, response, summary = FAIL, encode_failure(exc), failure_text(exc)
         self.outbox.put(task_id, method, response, summary)

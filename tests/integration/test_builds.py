@@ -176,6 +176,54 @@ def test_a_second_build_starts_from_the_cached_buildroot(site: Site):
     assert "installing the buildroot group" not in state_log
 
 
+def add_tag_with_repo(site: Site, tag: str, extra: dict) -> int:
+    site.admin.add_tag(tag, arches=("x86_64",), extra=extra)
+    names = [p.name[:-len(".rpm")] for p in site.packages.rpms]
+    repo_id = site.admin.add_repo(tag, rpms=names, groups={"build": list(BUILD_GROUP)})
+    site.admin.createrepo(repo_id)
+    return repo_id
+
+
+def test_the_tags_image_policy_chooses_the_image(site: Site):
+    sh("podman", "tag", "localhost/adjutant-buildroot:trixie", "localhost/adjutant-alt:1")
+    policy = [{"tag": "adj-policy", "arch": "x86_64", "image": "localhost/adjutant-alt:1"},
+              {"image": "localhost/never-used:1"}]
+    repo_id = add_tag_with_repo(site, "adj-policy", {"adjutant.image_policy": policy})
+    task_id = site.admin.create_task("buildArch", [f"srpms/{site.srpm_of('hello-docs')}",
+                                                   "adj-policy", "noarch", False,
+                                                   {"repo_id": repo_id}])  # fmt: skip
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    assert "(base image localhost/adjutant-alt:1)" in site.upload(task_id, "state.log").read_text()
+
+
+def test_a_missing_image_fails_the_task_naming_it(site: Site):
+    import koji
+
+    policy = [{"tag": "adj-missing", "image": "localhost/no-such-builder:1"}]
+    repo_id = add_tag_with_repo(site, "adj-missing", {"adjutant.image_policy": policy})
+    task_id = site.admin.create_task("buildArch", [f"srpms/{site.srpm_of('hello-docs')}",
+                                                   "adj-missing", "noarch", False,
+                                                   {"repo_id": repo_id}])  # fmt: skip
+    assert site.wait_done(task_id) == "FAILED"
+    fault = site.result(task_id)
+    assert isinstance(fault, koji.xmlrpcplus.Fault)
+    assert fault.faultString.startswith("cannot pull image localhost/no-such-builder:1: ")
+
+
+def test_a_bad_image_policy_fails_the_task_naming_the_tag(site: Site):
+    import koji
+
+    repo_id = add_tag_with_repo(site, "adj-badpolicy",
+                                {"adjutant.image_policy": [{"tag": "x"}]})  # fmt: skip
+    task_id = site.admin.create_task("buildArch", [f"srpms/{site.srpm_of('hello-docs')}",
+                                                   "adj-badpolicy", "noarch", False,
+                                                   {"repo_id": repo_id}])  # fmt: skip
+    assert site.wait_done(task_id) == "FAILED"
+    fault = site.result(task_id)
+    assert isinstance(fault, koji.xmlrpcplus.Fault)
+    assert fault.faultString == "tag adj-badpolicy: adjutant.image_policy rule 1 has no image"
+
+
 def test_rebuild_srpm_applies_the_tags_macros(site: Site):
     task_id = site.admin.create_task("rebuildSRPM", [f"srpms/{site.srpm_of('hello-docs')}", TAG,
                                                      {"repo_id": site.repo_id}])  # fmt: skip

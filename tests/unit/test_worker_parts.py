@@ -110,3 +110,12 @@ def test_every_method_has_one_handler():
 
     table = handler_table()
     assert {"sleep", "fork", "waittest", "subtask", "default"} <= set(table)
+
+
+def test_adjutants_own_errors_are_reported_as_written():
+    from adjutant.errors import AdjutantError
+    from adjutant.hub.results import encode_failure
+
+    with pytest.raises(koji.xmlrpcplus.Fault) as caught:
+        koji.xmlrpcplus.loads(encode_failure(AdjutantError("tag t: no image")))
+    assert caught.value.faultString == "tag t: no image"
