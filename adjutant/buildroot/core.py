@@ -246,11 +246,13 @@ class Buildroot:
 
     def note(self, line: str) -> None:
         """A line in state.log, written by the daemon."""
-        import time
+        import datetime
 
         result = self.ctx.workdir / "result"
         result.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        # mock's state.log format: UTC, milliseconds after a comma
+        now = datetime.datetime.now(datetime.timezone.utc)
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S,") + f"{now.microsecond // 1000:03d}"
         with open(result / "state.log", "a") as handle:
             handle.write(f"{stamp} {line}\n")
 

@@ -75,7 +75,7 @@ PRELUDE = f"""\
 set -uo pipefail
 R={RESULT}
 mkdir -p "$R"
-state() {{ printf '%s %s\\n' "$(date -u '+%Y-%m-%d %H:%M:%S')" "$*" >> "$R/state.log"; }}
+state() {{ printf '%s %s\\n' "$(date -u '+%Y-%m-%d %H:%M:%S,%3N')" "$*" >> "$R/state.log"; }}
 fail() {{ state "Finish: $1 (failed)"; echo "adjutant: $2" >&2; exit "$3"; }}
 """
 
