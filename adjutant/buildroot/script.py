@@ -75,7 +75,9 @@ PRELUDE = f"""\
 set -uo pipefail
 R={RESULT}
 mkdir -p "$R"
-state() {{ printf '%s %s\\n' "$(date -u '+%Y-%m-%d %H:%M:%S,%3N')" "$*" >> "$R/state.log"; }}
+# state.log, and the unit's journal (journalctl -u) too
+state() {{ local line; line="$(date -u '+%Y-%m-%d %H:%M:%S,%3N') $*"
+          printf '%s\\n' "$line" >> "$R/state.log"; printf '%s\\n' "$line"; }}
 fail() {{ state "Finish: $1 (failed)"; echo "adjutant: $2" >&2; exit "$3"; }}
 """
 

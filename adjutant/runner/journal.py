@@ -63,8 +63,10 @@ async def journal_sync() -> None:
 class JournalCopier:
     """Follows one unit invocation's output in the journal into `log_path`."""
 
-    def __init__(self, *, invocation_id: str, log_path: Path, cursor_path: Path) -> None:
+    def __init__(self, *, invocation_id: str, log_path: Path, cursor_path: Path,
+                 append: bool = False) -> None:  # fmt: skip
         self.invocation_id = invocation_id
+        self.append = append
         self.log_path = log_path
         self.cursor_path = cursor_path
         self.lines_written = 0
@@ -101,7 +103,9 @@ class JournalCopier:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab")  # noqa: SIM115 - kept open while following
         size = out.seek(0, os.SEEK_END)
-        if cursor is None or size < offset:
+        if cursor is None and self.append:
+            pass  # a later step of the task: after what the earlier ones wrote
+        elif cursor is None or size < offset:
             # First start, or the file lost what the cursor says was written:
             # copy this invocation from its beginning.
             out.truncate(0)

@@ -245,7 +245,8 @@ class TaskRunner:
         copying: Optional[asyncio.Task[None]] = None
         if invocation:
             copier = JournalCopier(invocation_id=invocation, log_path=task.log_path,
-                                   cursor_path=state.cursor_file)  # fmt: skip
+                                   cursor_path=state.cursor_file,
+                                   append=task.spec.log_append)  # fmt: skip
             await copier.start()
             copying = asyncio.ensure_future(copier.follow(ended))
         try:

@@ -70,6 +70,9 @@ class TaskSpec:
     # Where the unit's journal is copied; None means the configured default,
     # <log_dir>/<task_id>/container.log.
     log_path: Optional[str] = None
+    # Add this run's output to the log instead of starting it afresh: for the
+    # second and later steps of one task (prepare, build, ...).
+    log_append: bool = False
     action: str = "run"
 
     def __post_init__(self) -> None:

@@ -20,10 +20,11 @@ that creates something).  The memo lives in <state_dir>/worker/<task id>/.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import os
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
@@ -55,6 +56,9 @@ class Memo:
 
     def __contains__(self, key: str) -> bool:
         return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._values))
 
     def set(self, key: str, value: Any) -> None:
         self._values[key] = value
@@ -116,7 +120,8 @@ class TaskContext:
         if recorded is not None:
             return Outcome.from_dict(recorded)
         if self.task_id not in self.runner.known():
-            await self.runner.launch(spec)
+            earlier = any(k.startswith("container:") for k in self.memo)
+            await self.runner.launch(dataclasses.replace(spec, log_append=earlier))
         outcome = await self.runner.wait(self.task_id)
         self.memo.set(key, outcome.to_dict())
         await self.runner.release(self.task_id)

@@ -5,7 +5,6 @@ buildroot records and uploads checked."""
 from __future__ import annotations
 
 import http.server
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -15,74 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.build_site import DIST, TAG, Site
 from tests.integration.conftest import sh
-from tests.integration.daemon_support import HOST, PASSWORD, Daemon, wait_for, write_config
-from tests.integration.rpmrepo import BUILD_GROUP, Package, build_test_packages, rpmbuild
+from tests.integration.daemon_support import wait_for
+from tests.integration.rpmrepo import BUILD_GROUP, Package
 
 pytestmark = pytest.mark.integration
-
-TAG = "adj-build"
-DIST = ".adj1"
-SLOW_BUILD = Package(name="slow-build", build="echo 'HALFWAY THERE'\nsleep 8\necho done")
-
-
-class Site:
-    """The hub, its tag and repo, and the daemon, shared by this module's tests."""
-
-    def __init__(self, tmp: Path) -> None:
-        from tests.hub.admin import HubAdmin, HubProcess
-
-        self.tmp = tmp
-        self.topdir = tmp / "koji"
-        self.topdir.mkdir()
-        self.admin = HubAdmin(tmp / "hub.sqlite", topdir=self.topdir)
-        self.admin.add_host(HOST, arches=("x86_64", "noarch"), capacity=20.0, password=PASSWORD)
-        self.admin.add_tag(TAG, arches=("x86_64",), extra={"rpm.macro.dist": DIST})
-        self.packages = build_test_packages(tmp / "packages")
-        [self.slow_srpm] = rpmbuild(SLOW_BUILD.spec(), tmp / "packages", binary=False)
-        for path in sorted(self.packages.repo_srpms) + sorted(self.packages.rpms):
-            self.admin.import_rpm(path)
-        names = [f"{p.name[:-len('.rpm')]}" for p in self.packages.rpms]
-        self.repo_id = self.admin.add_repo(TAG, rpms=names, groups={
-            "build": list(BUILD_GROUP), "srpm-build": list(BUILD_GROUP)})
-        self.admin.createrepo(self.repo_id)
-        srpms = self.topdir / "work" / "srpms"
-        srpms.mkdir(parents=True)
-        for path in [*self.packages.srpms.values(), self.slow_srpm]:
-            shutil.copy(path, srpms / path.name)
-        self.hub = HubProcess(tmp / "hub.sqlite", self.topdir)
-        self.hub.start()
-        self.daemon = Daemon(write_config(
-            tmp, self.hub, topdir=self.topdir, maxjobs=10,
-            allowed_scms="10.88.0.1*:/*"))  # fmt: skip
-        self.daemon.start()
-
-    def close(self) -> None:
-        self.daemon.stop()
-        self.hub.stop()
-
-    def build_arch(self, srpm: str, arch: str = "x86_64", keep_srpm: bool = False) -> int:
-        path = f"srpms/{Path(srpm).name}"
-        params = [path, TAG, arch, keep_srpm, {"repo_id": self.repo_id}]
-        return self.admin.create_task("buildArch", params, arch=arch)
-
-    def srpm_of(self, name: str) -> str:
-        return self.packages.srpms[name].name
-
-    def state(self, task_id: int) -> str:
-        return self.admin.task(task_id)["state_name"]
-
-    def wait_done(self, task_id: int, timeout: float = 240) -> str:
-        wait_for(lambda: self.state(task_id) in ("CLOSED", "FAILED", "CANCELED"), timeout,
-                 f"task {task_id} to finish")  # fmt: skip
-        return self.state(task_id)
-
-    def result(self, task_id: int):
-        return self.admin.decoded_result(task_id)
-
-    def upload(self, task_id: int, name: str) -> Path:
-        return self.topdir / "work" / "tasks" / str(task_id % 10000) / str(task_id) / name
-
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
@@ -119,6 +56,10 @@ def test_an_arch_package_builds_from_the_tags_repo(site: Site):
     state_log = site.upload(task_id, "state.log").read_text()
     assert "Note: building as mockbuild (uid 1000)" in state_log
     assert "Finish: rpmbuild" in state_log
+    # the unit's journal of every step (the first build prepares the buildroot)
+    journal = site.upload(task_id, "container.log").read_text()
+    assert "Start: installing the buildroot group build" in journal
+    assert "Finish: rpmbuild" in journal
 
 
 def test_a_noarch_package_with_keep_srpm(site: Site):
