@@ -164,9 +164,9 @@ def main(group_size: int, runs: int) -> None:
                                        text=True, check=True).stdout.split()[0]  # fmt: skip
             finally:
                 daemon.stop()
-
         bare = bare_builds(topdir / "repos" / TAG / str(repo_id) / "x86_64", image,
                            app_srpm, deps, runs * 2)  # fmt: skip
+        drop_cached_buildroots(tmp / "state")  # leave no benchmark images behind
 
     print(f"\nbuild group: {group_size} packages, {payload:.0f} MiB; runs: {runs}")
     print(f"cold buildroot (openTask -> rpmbuild starts): {median(cold)}")

@@ -11,6 +11,7 @@ from tests.integration.daemon_support import HOST, PASSWORD, Daemon, wait_for, w
 from tests.integration.rpmrepo import BUILD_GROUP, Package, build_test_packages, rpmbuild
 
 TAG = "adj-build"
+CACHE_LIMIT = 2
 DIST = ".adj1"
 SLOW_BUILD = Package(name="slow-build", build="echo 'HALFWAY THERE'\nsleep 8\necho done")
 
@@ -43,7 +44,7 @@ class Site:
         self.hub.start()
         self.daemon = Daemon(write_config(
             tmp, self.hub, topdir=self.topdir, maxjobs=10,
-            allowed_scms="10.88.0.1*:/*"))  # fmt: skip
+            allowed_scms="10.88.0.1*:/*", adjutant={"buildroot_cache_images": CACHE_LIMIT}))
         self.daemon.start()
 
     def close(self) -> None:

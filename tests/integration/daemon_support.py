@@ -7,7 +7,7 @@ import itertools
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from tests.integration.conftest import IMAGE, sh
 
@@ -73,7 +73,7 @@ class Daemon:
         return sh("journalctl", "-u", self.unit, "--no-pager", "-o", "cat", check=False).stdout
 
 
-def write_config(tmp_path: Path, hub, **kojid: object) -> Path:
+def write_config(tmp_path: Path, hub, adjutant: Optional[dict] = None, **kojid: object) -> Path:
     values = {
         "server": hub.url, "topurl": hub.topurl, "topdir": tmp_path / "koji",
         "workdir": tmp_path / "work", "user": HOST, "password": PASSWORD,
@@ -84,6 +84,7 @@ def write_config(tmp_path: Path, hub, **kojid: object) -> Path:
     lines = ["[kojid]"] + [f"{k} = {v}" for k, v in values.items() if v is not None]
     lines += ["[adjutant]", f"log_dir = {tmp_path / 'logs'}", f"state_dir = {tmp_path / 'state'}",
               f"task_image = {IMAGE}", "task_stop_timeout = 10", "cancel_grace = 1"]  # fmt: skip
+    lines += [f"{k} = {v}" for k, v in (adjutant or {}).items()]
     path = tmp_path / "kojid.conf"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.build_site import DIST, TAG, Site
+from tests.integration.build_site import CACHE_LIMIT, DIST, TAG, Site
 from tests.integration.conftest import sh
 from tests.integration.daemon_support import wait_for
 from tests.integration.rpmrepo import BUILD_GROUP, Package
@@ -234,6 +234,21 @@ def test_an_scm_not_allowed_is_refused_with_a_reason(site: Site):
     assert "is not in the list of allowed SCMs" in fault.faultString
 
 
+def test_a_build_survives_the_daemon_being_killed(site: Site):
+    task_id = site.build_arch(site.slow_srpm.name, arch="noarch")
+    build_log = site.upload(task_id, "build.log")
+    wait_for(lambda: build_log.exists() and "HALFWAY THERE" in build_log.read_text(), 180,
+             "the build to be under way")  # fmt: skip
+    site.daemon.kill()
+    site.daemon.start()
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    assert site.admin.count_calls("host.newBuildRoot", task_id) == 1
+    assert site.admin.count_calls("host.closeTask", task_id) == 1
+    assert site.admin.count_calls("host.freeTasks", task_id) == 0
+    result = site.result(task_id)
+    assert site.admin.buildroot(result["brootid"])["state"] == 3  # EXPIRED
+
+
 def test_no_build_left_a_container_or_unit(site: Site):
     time.sleep(0)  # runs last in this module: every task above has finished
     leftovers = sh("podman", "ps", "--all", "--format", "{{.Names}}").stdout.split()
@@ -243,3 +258,8 @@ def test_no_build_left_a_container_or_unit(site: Site):
     assert units == ""
     assert subprocess.run(["podman", "image", "exists", "localhost/adjutant-buildroot:trixie"],
                           check=False).returncode == 0
+    # this site's tags are adj-*: it prepared 3 buildroots and keeps the limit
+    cached = [image for image in sh("podman", "images", "--format", "{{.Repository}}:{{.Tag}}",
+                                    "localhost/adjutant-buildroot-cache").stdout.split()
+              if image.split(":", 1)[1].startswith("adj-")]  # fmt: skip
+    assert 1 <= len(cached) <= CACHE_LIMIT, cached
