@@ -137,6 +137,11 @@ def _environment(environment: Mapping[str, str]) -> str:
     return "".join(f"export {name}={q(value)}\n" for name, value in environment.items())
 
 
+def _build_setup(macros: Mapping[str, str], environment: Mapping[str, str]) -> str:
+    """The start of every rpmbuild step: hw_info.log, the tag's macros and environment."""
+    return 'state "Start: build setup"\n' + HW_INFO + _macros(macros) + _environment(environment)
+
+
 def _install_requirements(repo: Repo, requires: Sequence[str]) -> str:
     if not requires:
         return 'state "Note: no build requirements beyond the buildroot"\n'
@@ -187,10 +192,7 @@ def build_script(
     stage = "-bs" if source_only else "-ba"
     return (
         PRELUDE
-        + 'state "Start: build setup"\n'
-        + HW_INFO
-        + _macros(macros)
-        + _environment(environment)
+        + _build_setup(macros, environment)
         + _install_requirements(repo, requires)
         + BUILD_USER_SETUP
         + 'state "Start: rpmbuild"\n'
@@ -247,10 +249,7 @@ def srpm_from_checkout_script(*, subdir: str, macros: Mapping[str, str],
     checkout = f"{SCM_DIR}/{subdir}" if subdir else SCM_DIR
     return (
         PRELUDE
-        + 'state "Start: build setup"\n'
-        + HW_INFO
-        + _macros(macros)
-        + _environment(environment)
+        + _build_setup(macros, environment)
         + BUILD_USER_SETUP
         + f'C={q(checkout)}\n'
         + 'if [ -d "$C/SPECS" ]; then SPECDIR="$C/SPECS"; SOURCEDIR="$C/SOURCES"; '

@@ -137,32 +137,29 @@ def test_the_tags_image_policy_chooses_the_image(site: Site):
     assert "(base image localhost/adjutant-alt:1)" in site.upload(task_id, "state.log").read_text()
 
 
-def test_a_missing_image_fails_the_task_naming_it(site: Site):
+def fault_on_new_tag(site: Site, tag: str, policy: object) -> str:
+    """Build hello-docs on a new tag with this image policy; it must fail: the text."""
     import koji
 
-    policy = [{"tag": "adj-missing", "image": "localhost/no-such-builder:1"}]
-    repo_id = add_tag_with_repo(site, "adj-missing", {"adjutant.image_policy": policy})
-    task_id = site.admin.create_task("buildArch", [f"srpms/{site.srpm_of('hello-docs')}",
-                                                   "adj-missing", "noarch", False,
+    repo_id = add_tag_with_repo(site, tag, {"adjutant.image_policy": policy})
+    srpm = f"srpms/{site.srpm_of('hello-docs')}"
+    task_id = site.admin.create_task("buildArch", [srpm, tag, "noarch", False,
                                                    {"repo_id": repo_id}])  # fmt: skip
     assert site.wait_done(task_id) == "FAILED"
     fault = site.result(task_id)
     assert isinstance(fault, koji.xmlrpcplus.Fault)
-    assert fault.faultString.startswith("cannot pull image localhost/no-such-builder:1: ")
+    return fault.faultString
+
+
+def test_a_missing_image_fails_the_task_naming_it(site: Site):
+    text = fault_on_new_tag(site, "adj-missing",
+                            [{"tag": "adj-missing", "image": "localhost/no-such-builder:1"}])
+    assert text.startswith("cannot pull image localhost/no-such-builder:1: ")
 
 
 def test_a_bad_image_policy_fails_the_task_naming_the_tag(site: Site):
-    import koji
-
-    repo_id = add_tag_with_repo(site, "adj-badpolicy",
-                                {"adjutant.image_policy": [{"tag": "x"}]})  # fmt: skip
-    task_id = site.admin.create_task("buildArch", [f"srpms/{site.srpm_of('hello-docs')}",
-                                                   "adj-badpolicy", "noarch", False,
-                                                   {"repo_id": repo_id}])  # fmt: skip
-    assert site.wait_done(task_id) == "FAILED"
-    fault = site.result(task_id)
-    assert isinstance(fault, koji.xmlrpcplus.Fault)
-    assert fault.faultString == "tag adj-badpolicy: adjutant.image_policy rule 1 has no image"
+    text = fault_on_new_tag(site, "adj-badpolicy", [{"tag": "x"}])
+    assert text == "tag adj-badpolicy: adjutant.image_policy rule 1 has no image"
 
 
 def test_rebuild_srpm_applies_the_tags_macros(site: Site):
