@@ -137,6 +137,18 @@ def test_the_tags_image_policy_chooses_the_image(site: Site):
     assert "(base image localhost/adjutant-alt:1)" in site.upload(task_id, "state.log").read_text()
 
 
+def test_builds_starting_together_prepare_one_buildroot(site: Site):
+    repo_id = add_tag_with_repo(site, "adj-together", {})
+    srpm = f"srpms/{site.srpm_of('hello-docs')}"
+    params = [srpm, "adj-together", "noarch", False, {"repo_id": repo_id}]
+    tasks = [site.admin.create_task("buildArch", params) for _ in range(2)]
+    for task_id in tasks:
+        assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    notes = [site.upload(t, "state.log").read_text() for t in tasks]
+    assert sum("Start: buildroot prepared as" in n for n in notes) == 1
+    assert sum("Start: buildroot from cached image" in n for n in notes) == 1
+
+
 def fault_on_new_tag(site: Site, tag: str, policy: object) -> str:
     """Build hello-docs on a new tag with this image policy; it must fail: the text."""
     import koji
