@@ -181,6 +181,28 @@ def test_parent_tasks_wait_for_their_subtasks(hub, daemon_factory):
     assert state_name(hub, bad["id"]) == "FAILED"
 
 
+def test_an_expired_session_is_renewed_and_work_goes_on(tmp_path: Path):
+    from tests.hub.admin import HubAdmin, HubProcess
+
+    (tmp_path / "koji").mkdir()
+    admin = HubAdmin(tmp_path / "hub.sqlite")
+    admin.add_host(HOST, capacity=4.0, password=PASSWORD)
+    # the hub's SessionRenewalTimeout, in minutes: sessions expire after 3 s
+    with HubProcess(tmp_path / "hub.sqlite", tmp_path / "koji",
+                    session_renewal_timeout=0.05) as hub:  # fmt: skip
+        daemon = Daemon(write_config(tmp_path, hub))
+        try:
+            daemon.start()
+            first = admin.create_task("sleep", [4])  # its subsession expires mid-task
+            wait_for(lambda: admin.task(first)["state_name"] == "CLOSED", 60, "the first task")
+            second = admin.create_task("sleep", [1])
+            wait_for(lambda: admin.task(second)["state_name"] == "CLOSED", 60, "the second task")
+            assert daemon.active()
+            assert admin.count_calls("login") >= 2, "the session was never renewed"
+        finally:
+            daemon.stop()
+
+
 def test_login_with_a_client_certificate(tmp_path: Path):
     from tests.hub.admin import HubAdmin, HubProcess
     from tests.hub.tls import make_tls
