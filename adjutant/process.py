@@ -124,3 +124,12 @@ def spawn(
         )
     except FileNotFoundError as exc:
         raise CommandError(args, 127, str(exc)) from exc
+
+
+async def run_async(argv: Sequence[PathString], *, accept: Sequence[int] = (0,),
+                    timeout: Optional[float] = None) -> Completed:  # fmt: skip
+    """`run` on a worker thread, for the daemon's event loop, which must not block."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, lambda: run(argv, accept=accept, timeout=timeout))

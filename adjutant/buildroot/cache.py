@@ -33,7 +33,7 @@ from typing import Callable, Optional
 
 from adjutant.config import Config
 from adjutant.podman import image_exists_argv, remove_image_argv
-from adjutant.process import CommandError, run
+from adjutant.process import CommandError, run_async
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,7 @@ class BuildrootCache:
     # ---- podman on the host (no container work) ------------------------------------
 
     async def _podman(self, argv: list[str], accept: tuple[int, ...] = (0,)) -> int:
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, lambda: run(argv, accept=accept, timeout=300))
-        return result.returncode
+        return (await run_async(argv, accept=accept, timeout=300)).returncode
 
     async def image_exists(self, image: str) -> bool:
         return await self._podman(image_exists_argv(podman=self.config.podman, image=image),

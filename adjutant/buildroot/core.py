@@ -34,7 +34,7 @@ from adjutant.buildroot.records import parse_rpm_list, read_rpmlist_ids, with_id
 from adjutant.buildroot.script import BUILDDIR, Repo, prepare_script
 from adjutant.config import Config
 from adjutant.podman import image_exists_argv, image_id_argv
-from adjutant.process import run
+from adjutant.process import run_async
 from adjutant.runner.outcome import Outcome
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 
@@ -121,6 +121,7 @@ class Buildroot:
         self.cached_image = ""
         self.brootid: Optional[int] = None
         self.cache_hit = False
+        self._rpm_ids: Optional[dict[str, int]] = None
 
     # ---- what the hub says --------------------------------------------------------
 
@@ -185,15 +186,11 @@ class Buildroot:
                             arch=self.br_arch, method=self.ctx.method,
                             default=self.config.task_image)  # fmt: skip
 
-    async def _host_podman(self, argv: list[str], accept: tuple[int, ...] = (0,)) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, lambda: run(argv, accept=accept, timeout=300))
-
     async def ensure_image(self, image: str) -> str:
         """Pull `image` as the pull policy says; returns its image id."""
         podman = self.config.podman
-        present = (await self._host_podman(image_exists_argv(podman=podman, image=image),
-                                           accept=(0, 1))).returncode == 0  # fmt: skip
+        present = (await run_async(image_exists_argv(podman=podman, image=image),
+                                   accept=(0, 1), timeout=300)).returncode == 0  # fmt: skip
         policy = self.config.image_pull
         if policy == "always" or (policy == "if-missing" and not present):
             self.note(f"Start: pulling image {image}")
@@ -205,7 +202,7 @@ class Buildroot:
                 raise build_error(f"cannot pull image {image}: {reason}")
         elif not present:
             raise build_error(f"image {image} is not on this host and image_pull is never")
-        result = await self._host_podman(image_id_argv(podman=podman, image=image))
+        result = await run_async(image_id_argv(podman=podman, image=image), timeout=300)
         return result.stdout.strip()
 
     # ---- containers -------------------------------------------------------------------
@@ -288,8 +285,7 @@ class Buildroot:
         self.cached_image, group_list, self.cache_hit = await self.services.cache.ensure(key, make)
         how = "from cached image" if self.cache_hit else "prepared as"
         self.note(f"Start: buildroot {how} {self.cached_image} (base image {self.image})")
-        ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
-        group_rpms = with_ids(parse_rpm_list(group_list), ids)
+        group_rpms = with_ids(parse_rpm_list(group_list), self.rpm_ids())
         await memo.once("buildroot_list", lambda: hub.call(
             "host.setBuildRootList", self.brootid, group_rpms))  # fmt: skip
         await memo.once("buildroot_building", lambda: hub.call(
@@ -299,12 +295,17 @@ class Buildroot:
         path = self.write_script(script_name, script)
         return await self.ctx.run_container(step, self.spec(["/bin/bash", path]))
 
+    def rpm_ids(self) -> dict[str, int]:
+        """NVRA -> rpm id of the repo's packages (its rpmlist.jsonl), read once."""
+        if self._rpm_ids is None:
+            self._rpm_ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
+        return self._rpm_ids
+
     async def record_installed(self) -> list[dict[str, Any]]:
         listing = self.ctx.workdir / "result" / "buildroot.tsv"
         if self.brootid is None or not listing.exists():
             return []
-        ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
-        rpms = with_ids(parse_rpm_list(listing.read_text()), ids)
+        rpms = with_ids(parse_rpm_list(listing.read_text()), self.rpm_ids())
         await self.ctx.memo.once("buildroot_update", lambda: self.ctx.hub.call(
             "host.updateBuildRootList", self.brootid, rpms))  # fmt: skip
         return rpms

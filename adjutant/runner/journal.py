@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import IO, Optional
 
-from adjutant.process import run
+from adjutant.process import run_async
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ async def journal_sync() -> None:
         reader, writer = await asyncio.open_unix_connection(JOURNAL_VARLINK)
     except OSError:
         # older systemd: no varlink socket
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: run(["journalctl", "--sync"], timeout=60))  # fmt: skip
+        await run_async(["journalctl", "--sync"], timeout=60)
         return
     try:
         writer.write(SYNCHRONIZE)
