@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from adjutant.buildroot.core import BuildrootServices
@@ -64,7 +64,6 @@ class RunningTask:
     future: Optional[asyncio.Future[None]] = None
     finished: bool = False  # its result is in the outbox
     resumed: bool = False
-    started: float = field(default=0.0)
 
 
 def describe(task_id: int, method: str, params: list[Any]) -> str:
@@ -286,8 +285,7 @@ class Worker:
         context.workdir.mkdir(parents=True, exist_ok=True)
         running = RunningTask(task_id=task_id, method=method, params=params,
                               weight=handler_class.weight, hub=sub, context=context,
-                              handler=handler_class(context), resumed=resumed,
-                              started=asyncio.get_running_loop().time())  # fmt: skip
+                              handler=handler_class(context), resumed=resumed)  # fmt: skip
         self.tasks[task_id] = running
         running.future = asyncio.ensure_future(self._execute(running))
         log.info("%s task %s: %s", "resumed" if resumed else "took", task_id, context.description)
