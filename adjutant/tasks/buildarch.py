@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -26,7 +27,23 @@ from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
 from adjutant.tasks.base import TaskContext, TaskHandler
 
 LOG_NAMES = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log",
-             "checkout.log")  # fmt: skip
+             "checkout.log", "noarch_rpmdiff.json")  # fmt: skip
+NOARCH_RPMDIFF = "noarch_rpmdiff.json"
+
+
+def write_noarch_rpmdiff(ctx: TaskContext, rpms: Sequence[Path]) -> None:
+    """koji's rpmdiff hash of each noarch RPM, which the hub's import compares
+    across the arches that built it (kojihub check_noarch_rpms).  The hub looks
+    a task's hashes up by the second component of the RPM's path under work/."""
+    import koji.rpmdiff
+
+    noarch = [p for p in rpms if p.name.endswith(".noarch.rpm")]
+    if not noarch:
+        return
+    hashes = {p.name: koji.rpmdiff.Rpmdiff(str(p), str(p), ignore="S5TN").kojihash()
+              for p in noarch}  # fmt: skip
+    key = upload_path(ctx.task_id).split("/")[1]
+    (ctx.workdir / "result" / NOARCH_RPMDIFF).write_text(json.dumps({key: hashes}))
 
 
 def task_logs(ctx: TaskContext) -> dict[str, Path]:
@@ -110,6 +127,7 @@ class BuildArchHandler(TaskHandler):
                 srpms = [p for p in built if p.name.endswith(".src.rpm")] if keep_srpm else []
                 if not rpms:
                     raise build_error(f"rpmbuild of {srpm.nvr} made no binary RPM")
+                write_noarch_rpmdiff(ctx, rpms)
                 rpm_paths = await upload_results(ctx, rpms)
                 srpm_paths = await upload_results(ctx, srpms)
             finally:

@@ -5,6 +5,7 @@ buildroot records and uploads checked."""
 from __future__ import annotations
 
 import http.server
+import json
 import subprocess
 import tempfile
 import threading
@@ -68,6 +69,12 @@ def test_a_noarch_package_with_keep_srpm(site: Site):
     result = site.result(task_id)
     assert [Path(p).name for p in result["rpms"]] == [f"hello-docs-1.0-1{DIST}.noarch.rpm"]
     assert [Path(p).name for p in result["srpms"]] == [f"hello-docs-1.0-1{DIST}.src.rpm"]
+    # the hub compares noarch builds of different arches by these hashes
+    rpmdiff = f"tasks/{task_id % 10000}/{task_id}/noarch_rpmdiff.json"
+    assert rpmdiff in result["logs"]
+    hashes = json.loads((site.topdir / "work" / rpmdiff).read_text())
+    assert list(hashes) == [str(task_id % 10000)]
+    assert list(hashes[str(task_id % 10000)]) == [f"hello-docs-1.0-1{DIST}.noarch.rpm"]
 
 
 def test_dynamic_build_requirements_are_installed(site: Site):
@@ -181,6 +188,44 @@ def test_rebuild_srpm_applies_the_tags_macros(site: Site):
     result = site.result(task_id)
     assert Path(result["srpm"]).name == f"hello-docs-1.0-1{DIST}.src.rpm"
     assert result["brootid"]
+
+
+def test_the_hub_imports_what_the_build_tasks_returned(site: Site):
+    """What kojid's parent build task does with its children's results:
+    initBuild, then completeBuild with the SRPM, the RPMs, the buildroot map and
+    the logs, which the hub's import_build checks and moves into place."""
+    import koji
+
+    srpm_task = site.admin.create_task("rebuildSRPM", [f"srpms/{site.srpm_of('greeter')}", TAG,
+                                                      {"repo_id": site.repo_id}])  # fmt: skip
+    assert site.wait_done(srpm_task) == "CLOSED", site.result(srpm_task)
+    srpm = site.result(srpm_task)
+    params = [srpm["srpm"], TAG, "x86_64", False, {"repo_id": site.repo_id}]
+    arch_task = site.admin.create_task("buildArch", params, arch="x86_64")
+    assert site.wait_done(arch_task) == "CLOSED", site.result(arch_task)
+    built = site.result(arch_task)
+
+    # a second host plays the parent `build` task's part
+    site.admin.add_host("parent.example.com", channels=("createrepo",), password="p")
+    parent = site.admin.create_task("build", ["git+https://x/greeter.git#1", TAG, {}],
+                                    channel="createrepo")  # fmt: skip
+    site.admin.assign(parent, "parent.example.com")
+    session = koji.ClientSession(site.hub.url, {"user": "parent.example.com", "password": "p"})
+    session.login()
+    session.exclusiveSession()
+    session.host.openTask(parent)
+    data = {"name": "greeter", "version": "1.0", "release": f"1{DIST}", "epoch": None,
+            "task_id": parent, "source": srpm["source"]["source"], "extra": None}
+    build_id = session.host.initBuild(data)
+    brmap = {srpm["srpm"]: srpm["brootid"], **{r: built["brootid"] for r in built["rpms"]}}
+    session.host.completeBuild(parent, build_id, srpm["srpm"], built["rpms"], brmap,
+                               {"src": srpm["logs"], "x86_64": built["logs"]})  # fmt: skip
+    build = site.admin.build(build_id)
+    assert build["state"] == koji.BUILD_STATES["COMPLETE"]
+    packages = site.topdir / "packages" / "greeter" / "1.0" / f"1{DIST}"
+    assert (packages / "x86_64" / f"greeter-1.0-1{DIST}.x86_64.rpm").is_file()
+    assert (packages / "src" / f"greeter-1.0-1{DIST}.src.rpm").is_file()
+    assert (packages / "data" / "logs" / "x86_64" / "build.log").is_file()
 
 
 @pytest.fixture
