@@ -30,7 +30,12 @@ from adjutant.buildroot.cache import BuildrootCache, BuildrootKey
 from adjutant.buildroot.comps import CompsError, comps_file, group_packages
 from adjutant.buildroot.macros import build_environment, build_macros
 from adjutant.buildroot.policy import POLICY_KEY, PolicyCache, choose_image, parse_rules
-from adjutant.buildroot.records import parse_rpm_list, read_rpmlist_ids, with_ids
+from adjutant.buildroot.records import (
+    classify_rpms,
+    parse_rpm_list,
+    read_pkgorigins,
+    read_rpmlist_ids,
+)
 from adjutant.buildroot.script import BUILDDIR, Repo, prepare_script
 from adjutant.config import Config
 from adjutant.podman import image_exists_argv, image_id_argv
@@ -122,6 +127,8 @@ class Buildroot:
         self.brootid: Optional[int] = None
         self.cache_hit = False
         self._rpm_ids: Optional[dict[str, int]] = None
+        self._external_repos: list[dict[str, Any]] = []
+        self._origins: Optional[dict[str, str]] = None
 
     # ---- what the hub says --------------------------------------------------------
 
@@ -285,7 +292,7 @@ class Buildroot:
         self.cached_image, group_list, self.cache_hit = await self.services.cache.ensure(key, make)
         how = "from cached image" if self.cache_hit else "prepared as"
         self.note(f"Start: buildroot {how} {self.cached_image} (base image {self.image})")
-        group_rpms = with_ids(parse_rpm_list(group_list), self.rpm_ids())
+        group_rpms = await self.hub_rpm_list(group_list)
         await memo.once("buildroot_list", lambda: hub.call(
             "host.setBuildRootList", self.brootid, group_rpms))  # fmt: skip
         await memo.once("buildroot_building", lambda: hub.call(
@@ -295,17 +302,30 @@ class Buildroot:
         path = self.write_script(script_name, script)
         return await self.ctx.run_container(step, self.spec(["/bin/bash", path]))
 
-    def rpm_ids(self) -> dict[str, int]:
-        """NVRA -> rpm id of the repo's packages (its rpmlist.jsonl), read once."""
+    async def hub_rpm_list(self, listing: str) -> list[dict[str, Any]]:
+        """An `rpm -qa` listing as the hub takes it: ids, external repos marked,
+        rpms that did not come from the tag's repo left out (and noted)."""
         if self._rpm_ids is None:
             self._rpm_ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
-        return self._rpm_ids
+            tag_id, event = self.repo_info["tag_id"], self.repo_info["create_event"]
+            self._external_repos = await self.ctx.memo.once("external_repos", lambda: (
+                self.ctx.hub.call("getExternalRepoList", tag_id, event=event)))  # fmt: skip
+            self._origins = (read_pkgorigins(self.repo_dir / self.br_arch)
+                             if self._external_repos else None)  # fmt: skip
+        listed, foreign = classify_rpms(
+            parse_rpm_list(listing), ids=self._rpm_ids, external_repos=self._external_repos,
+            origins=self._origins, repo_id=self.repo_id, arch=self.br_arch,
+        )  # fmt: skip
+        if foreign:
+            self.note("Note: not from the tag's repo, so not in the hub's buildroot list: "
+                      + " ".join(sorted(foreign)))  # fmt: skip
+        return listed
 
     async def record_installed(self) -> list[dict[str, Any]]:
         listing = self.ctx.workdir / "result" / "buildroot.tsv"
         if self.brootid is None or not listing.exists():
             return []
-        rpms = with_ids(parse_rpm_list(listing.read_text()), self.rpm_ids())
+        rpms = await self.hub_rpm_list(listing.read_text())
         await self.ctx.memo.once("buildroot_update", lambda: self.ctx.hub.call(
             "host.updateBuildRootList", self.brootid, rpms))  # fmt: skip
         return rpms

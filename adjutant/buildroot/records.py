@@ -63,9 +63,86 @@ def read_rpmlist_ids(path: Path) -> dict[str, int]:
     return ids
 
 
-def with_ids(rpms: list[dict[str, Any]], ids: dict[str, int]) -> list[dict[str, Any]]:
-    out = []
+
+
+def read_pkgorigins(repo_arch: Path) -> Optional[dict[str, str]]:
+    """N-V-R.A -> origin URL from the repo's pkgorigins (repomd type 'origin'),
+    which mergerepo_c writes for tags with external repos; None if absent."""
+    import gzip
+
+    from adjutant.buildroot.comps import ElementTree
+
+    try:
+        root = ElementTree.parse(repo_arch / "repodata" / "repomd.xml").getroot()
+    except (OSError, ElementTree.ParseError):
+        return None
+    href = None
+    for data in root:
+        if data.tag.endswith("data") and data.get("type") == "origin":
+            for child in data:
+                if child.tag.endswith("location"):
+                    href = child.get("href")
+    if href is None:
+        return None
+    path = repo_arch / href
+    opener = gzip.open if path.name.endswith(".gz") else open
+    origins = {}
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:  # type: ignore[operator]
+        for line in handle:
+            parts = line.split(None, 2)
+            if len(parts) < 2:
+                continue
+            origins[strip_epoch(parts[0])] = parts[1]
+    return origins
+
+
+def strip_epoch(nevra: str) -> str:
+    """yum writes [epoch:]name-version-release.arch; the key is without epoch."""
+    if ":" not in nevra:
+        return nevra
+    head, tail = nevra.split(":", 1)
+    if head.isdigit():  # "1:bash-5.2-1.x86_64"
+        return tail
+    name, _, rest = nevra.rpartition("-")  # "bash-1:5.2-1.x86_64" (epoch in the version)
+    name, _, version = name.rpartition("-")
+    return f"{name}-{version.split(':', 1)[-1]}-{rest}"
+
+
+def classify_rpms(
+    rpms: list[dict[str, Any]],
+    *,
+    ids: dict[str, int],
+    external_repos: list[dict[str, Any]],
+    origins: Optional[dict[str, str]],
+    repo_id: int,
+    arch: str,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The buildroot list for the hub, and the NVRAs left out of it.
+
+    The tag's own rpms carry their ids (rpmlist.jsonl); rpms from the tag's
+    external repos are marked with `external_repo` and `location` (the external
+    repo's id) by their pkgorigins line, as kojid marks them.  An rpm that is
+    neither came with the base image, not from the tag's repo: the hub knows no
+    such rpm and would refuse the whole list, so it is left out (and said so).
+    Without rpmlist.jsonl (hubs before 1.35) every rpm is sent as it is.
+    """
+    if not ids and not origins:
+        return list(rpms), []
+    by_url = {repo["url"].replace("$arch", arch): repo for repo in external_repos}
+    premerge = f"/repo_{repo_id}_premerge/"
+    listed, foreign = [], []
     for rpm in rpms:
-        known: Optional[int] = ids.get(nvra(rpm))
-        out.append({**rpm, "id": known} if known is not None else dict(rpm))
-    return out
+        key = nvra(rpm)
+        if key in ids:
+            listed.append({**rpm, "id": ids[key]})
+            continue
+        origin = (origins or {}).get(key)
+        external = by_url.get(origin or "")
+        if external is not None:
+            listed.append({**rpm, "external_repo": external,
+                           "location": external["external_repo_id"]})  # fmt: skip
+        elif origin is not None and origin.startswith("file://") and origin.endswith(premerge):
+            listed.append(dict(rpm))  # internal; the hub matches it by NVRA
+        else:
+            foreign.append(key)
+    return listed, foreign

@@ -18,7 +18,7 @@ import pytest
 from tests.integration.build_site import CACHE_LIMIT, DIST, TAG, Site
 from tests.integration.conftest import sh
 from tests.integration.daemon_support import wait_for
-from tests.integration.rpmrepo import BUILD_GROUP, Package
+from tests.integration.rpmrepo import BUILD_GROUP, Package, rpmbuild
 
 pytestmark = pytest.mark.integration
 
@@ -132,8 +132,21 @@ def add_tag_with_repo(site: Site, tag: str, extra: dict) -> int:
     return repo_id
 
 
+def make_image_with_a_foreign_rpm(site: Site, image: str) -> str:
+    """An image like the buildroot image, with one RPM that no Koji repo has
+    (as a Fedora base image has its own): its NVRA."""
+    [rpm] = [p for p in rpmbuild(Package(name="from-the-image").spec(), site.tmp / "foreign")
+             if not p.name.endswith(".src.rpm")]  # fmt: skip
+    sh("podman", "run", "--name", "make-alt", "--replace", "--network=none",
+       "-v", f"{rpm.parent}:/in:ro", "localhost/adjutant-buildroot:trixie",
+       "rpm", "-i", "--nodeps", f"/in/{rpm.name}")  # fmt: skip
+    sh("podman", "commit", "--quiet", "make-alt", image)
+    sh("podman", "rm", "make-alt")
+    return rpm.name[: -len(".rpm")]
+
+
 def test_the_tags_image_policy_chooses_the_image(site: Site):
-    sh("podman", "tag", "localhost/adjutant-buildroot:trixie", "localhost/adjutant-alt:1")
+    foreign = make_image_with_a_foreign_rpm(site, "localhost/adjutant-alt:1")
     policy = [{"tag": "adj-policy", "arch": "x86_64", "image": "localhost/adjutant-alt:1"},
               {"image": "localhost/never-used:1"}]
     repo_id = add_tag_with_repo(site, "adj-policy", {"adjutant.image_policy": policy})
@@ -141,7 +154,12 @@ def test_the_tags_image_policy_chooses_the_image(site: Site):
                                                    "adj-policy", "noarch", False,
                                                    {"repo_id": repo_id}])  # fmt: skip
     assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
-    assert "(base image localhost/adjutant-alt:1)" in site.upload(task_id, "state.log").read_text()
+    state_log = site.upload(task_id, "state.log").read_text()
+    assert "(base image localhost/adjutant-alt:1)" in state_log
+    # the image's own RPM is not one the hub knows: left out of the list, and said so
+    assert f"not in the hub's buildroot list: {foreign}" in state_log
+    listed = {r["name"] for r in site.admin.buildroot_rpms(site.result(task_id)["brootid"])}
+    assert "from-the-image" not in listed and "adjutant-build-env" in listed
 
 
 def test_builds_starting_together_prepare_one_buildroot(site: Site):

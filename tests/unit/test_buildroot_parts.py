@@ -12,7 +12,13 @@ from adjutant.buildroot.comps import CompsError, group_packages
 from adjutant.buildroot.core import missing_packages
 from adjutant.buildroot.macros import build_environment, build_macros, macros_file
 from adjutant.buildroot.policy import ImageRule, PolicyCache, PolicyError, choose_image, parse_rules
-from adjutant.buildroot.records import parse_rpm_list, read_rpmlist_ids, with_ids
+from adjutant.buildroot.records import (
+    classify_rpms,
+    parse_rpm_list,
+    read_pkgorigins,
+    read_rpmlist_ids,
+    strip_epoch,
+)
 from adjutant.buildroot.script import Repo, build_script, checkout_script, prepare_script
 from adjutant.config import Config
 from adjutant.errors import AdjutantError
@@ -205,7 +211,13 @@ def test_buildroot_lists_for_the_hub(tmp_path: Path):
     rpmlist.write_text('{"id": 17, "name": "bash", "version": "5.2", "release": "1.fc40", '
                        '"arch": "x86_64"}\n')
     ids = read_rpmlist_ids(rpmlist)
-    assert [r.get("id") for r in with_ids(rpms, ids)] == [17, None]
+    listed, foreign = classify_rpms(rpms, ids=ids, external_repos=[], origins=None, repo_id=7,
+                                    arch="x86_64")  # fmt: skip
+    assert [r["id"] for r in listed] == [17]
+    assert foreign == ["perl-libs-5.38-2.fc40.x86_64"]  # from the base image, not the repo
+    everything, none = classify_rpms(rpms, ids={}, external_repos=[], origins=None,
+                                     repo_id=7, arch="x86_64")  # fmt: skip
+    assert (len(everything), none) == (2, [])  # no rpmlist.jsonl: send all, as before 1.35
     with pytest.raises(AdjutantError, match="line 1 is malformed"):
         parse_rpm_list("bash\t5.2\n")
 
@@ -217,3 +229,33 @@ def test_missing_packages_are_named_from_dnfs_log(tmp_path: Path):
                    " - nothing provides libz.so.1()(64bit) needed by foo-1-1.x86_64\n")
     assert missing_packages(log) == ["no package provides libnope-devel",
                                      "no package provides libz.so.1()(64bit)"]
+
+
+def test_external_rpms_are_marked_by_their_origin(tmp_path: Path):
+    import gzip
+
+    arch = tmp_path / "x86_64"
+    (arch / "repodata").mkdir(parents=True)
+    with gzip.open(arch / "repodata" / "abc-pkgorigins.gz", "wt") as out:
+        out.write("bash-5.2-1.fc40.x86_64\tfile:///mnt/koji/work/tasks/1/1/repo_7_premerge/\n"
+                  "1:perl-libs-5.38-2.fc40.x86_64\thttps://mirror.example.com/el9/x86_64/\n")
+    (arch / "repodata" / "repomd.xml").write_text(
+        '<?xml version="1.0"?><repomd xmlns="http://linux.duke.edu/metadata/repo">'
+        '<data type="primary"><location href="repodata/p.xml.gz"/></data>'
+        '<data type="origin"><location href="repodata/abc-pkgorigins.gz"/></data></repomd>')
+    origins = read_pkgorigins(arch)
+    assert origins == {
+        "bash-5.2-1.fc40.x86_64": "file:///mnt/koji/work/tasks/1/1/repo_7_premerge/",
+        "perl-libs-5.38-2.fc40.x86_64": "https://mirror.example.com/el9/x86_64/"}
+    external = [{"external_repo_id": 4, "external_repo_name": "el9",
+                 "url": "https://mirror.example.com/el9/$arch/"}]
+    listed, foreign = classify_rpms(parse_rpm_list(RPM_LIST), ids={}, external_repos=external,
+                                    origins=origins, repo_id=7, arch="x86_64")
+    assert foreign == []
+    assert "location" not in listed[0]  # internal, matched by NVRA
+    assert listed[1]["location"] == 4 and listed[1]["external_repo"] == external[0]
+
+
+def test_epochs_are_taken_off_origin_keys():
+    assert strip_epoch("bash-5.2-1.x86_64") == "bash-5.2-1.x86_64"
+    assert strip_epoch("1:bash-5.2-1.x86_64") == "bash-5.2-1.x86_64"
