@@ -333,6 +333,8 @@ class Buildroot:
     async def expire(self) -> None:
         if self.cached_image:
             self.services.cache.done_with(self.cached_image)
+        if self.ctx.stopping:
+            return  # the daemon stops, the build goes on: it is resumed, not ended
         if self.brootid is not None:
             await self.ctx.memo.once("buildroot_expired", lambda: self.ctx.hub.call(
                 "host.setBuildRootState", self.brootid, "EXPIRED"))  # fmt: skip

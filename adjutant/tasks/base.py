@@ -90,6 +90,10 @@ class TaskContext:
     description: str = ""
     # shared by all tasks of the daemon: image rules, the buildroot cache
     services: Any = None
+    # Set when the daemon stops (not the task): the task goes on in its unit and
+    # is resumed by the next start, so cleanups that end the task (the
+    # buildroot's EXPIRED) must not run.
+    stopping: bool = False
 
     @property
     def workdir(self) -> Path:

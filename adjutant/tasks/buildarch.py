@@ -73,8 +73,11 @@ async def streamed_logs(ctx: TaskContext):  # type: ignore[no-untyped-def]
     try:
         yield streamer
     finally:
+        if ctx.stopping:  # the daemon stops; the next start sends the logs again
+            following.cancel()
         stop.set()
-        await following
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
 
 
 class BuildArchHandler(TaskHandler):

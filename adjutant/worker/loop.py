@@ -121,6 +121,7 @@ class Worker:
         """Stop following tasks; their units keep running for the next start."""
         self.stopping = True
         for task in self.tasks.values():
+            task.context.stopping = True
             if task.future is not None:
                 task.future.cancel()
         for task in list(self.tasks.values()):

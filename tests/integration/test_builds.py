@@ -306,12 +306,20 @@ def test_an_scm_not_allowed_is_refused_with_a_reason(site: Site):
     assert "is not in the list of allowed SCMs" in fault.faultString
 
 
-def test_a_build_survives_the_daemon_being_killed(site: Site):
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_build_survives_the_daemon_going_away(site: Site, how: str):
     task_id = site.build_arch(site.slow_srpm.name, arch="noarch")
     build_log = site.upload(task_id, "build.log")
     wait_for(lambda: build_log.exists() and "HALFWAY THERE" in build_log.read_text(), 180,
              "the build to be under way")  # fmt: skip
-    site.daemon.kill()
+    if how == "SIGKILL":
+        site.daemon.kill()
+    else:
+        site.daemon.terminate()  # systemctl stop: a restart of adjutant mid-build
+        brootid = site.admin.buildroots(taskID=task_id)[0]["id"]
+        import koji
+
+        assert site.admin.buildroot(brootid)["state"] == koji.BR_STATES["BUILDING"]
     site.daemon.start()
     assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
     assert site.admin.count_calls("host.newBuildRoot", task_id) == 1
