@@ -7,7 +7,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.integration.daemon_support import HOST, PASSWORD, Daemon, wait_for, write_config
+from tests.integration.daemon_support import (
+    HOST,
+    PASSWORD,
+    Daemon,
+    stop_task_units,
+    wait_for,
+    write_config,
+)
 from tests.integration.rpmrepo import BUILD_GROUP, Package, build_test_packages, rpmbuild
 
 TAG = "adj-build"
@@ -50,6 +57,9 @@ class Site:
     def close(self) -> None:
         self.daemon.stop()
         self.hub.stop()
+        # A failed test may leave a task's unit running (the daemon stops, units
+        # do not); the next run's emulator numbers its tasks from 1 again.
+        stop_task_units()
 
     def build_arch(self, srpm: str, arch: str = "x86_64", keep_srpm: bool = False) -> int:
         path = f"srpms/{Path(srpm).name}"

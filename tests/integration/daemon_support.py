@@ -101,3 +101,16 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def stop_task_units() -> None:
+    """Stop every adjutant-task-* unit and remove its container (test clean-up)."""
+    for line in sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
+                   "adjutant-task-*").stdout.splitlines():  # fmt: skip
+        unit = line.split()[0]
+        sh("systemctl", "stop", unit, check=False)
+        sh("systemctl", "reset-failed", unit, check=False)
+    names = sh("podman", "ps", "--all", "--format", "{{.Names}}").stdout.split()
+    for name in names:
+        if name.startswith("adjutant-task-"):
+            sh("podman", "rm", "--force", name, check=False)

@@ -22,6 +22,7 @@ from tests.integration.daemon_support import (
     PASSWORD,
     SLEEPTIME,
     Daemon,
+    stop_task_units,
     wait_for,
     write_config,
 )
@@ -54,12 +55,7 @@ def daemon_factory(tmp_path: Path, hub) -> Iterator[Callable[..., Daemon]]:
     yield make
     for daemon in started:
         daemon.stop()
-    # no task unit of this test may outlive it
-    for line in sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
-                   "adjutant-task-*").stdout.splitlines():  # fmt: skip
-        unit = line.split()[0]
-        sh("systemctl", "stop", unit, check=False)
-        sh("systemctl", "reset-failed", unit, check=False)
+    stop_task_units()  # no task unit of this test may outlive it
 
 
 def state_name(hub, task_id: int) -> str:
