@@ -18,6 +18,7 @@ the hub for a second buildroot or run a finished step again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import shutil
@@ -228,20 +229,17 @@ class Buildroot:
              network: Optional[bool] = None) -> TaskSpec:  # fmt: skip
         """A container step of this task: by default the build image, no network."""
         runs = action in ("run", "keep")
-        return TaskSpec(
-            task_id=self.ctx.task_id, image=image or self.cached_image, command=tuple(command),
-            description=self.ctx.description or f"Koji task {self.ctx.task_id}",
-            mounts=tuple(self.mounts()) if runs else (),
+        return self.ctx.container_spec(
+            command, image=image or self.cached_image, mounts=self.mounts() if runs else (),
             network=self.network if network is None else network,
-            limits=limits or self.build_limits(), action=action,
-            workdir=BUILDDIR if runs else None,
+            limits=limits or self.build_limits(), workdir=BUILDDIR if runs else None,
+            action=action,
         )  # fmt: skip
 
     def build_limits(self) -> ResourceLimits:
-        base = ResourceLimits.from_config(self.config)
-        return ResourceLimits(memory_max=base.memory_max, cpus=base.cpus,
-                              tasks_max=base.tasks_max, io_weight=base.io_weight,
-                              runtime_max=float(self.config.rpmbuild_timeout))  # fmt: skip
+        """The configured task limits, with kojid's rpmbuild_timeout as run-time limit."""
+        return dataclasses.replace(ResourceLimits.from_config(self.config),
+                                   runtime_max=float(self.config.rpmbuild_timeout))  # fmt: skip
 
     def write_script(self, name: str, text: str) -> str:
         path = self.ctx.workdir / name

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
 
+from adjutant.buildroot.logs import upload_path
 from adjutant.config import Config
 from adjutant.hub.session import Hub, HubError
 from adjutant.runner.outcome import Outcome
@@ -37,8 +38,8 @@ from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 
 
 def task_workdir(config: Config, task_id: int) -> Path:
-    """kojid's layout: <workdir>/tasks/<id % 10000>/<id> (koji.pathinfo.taskrelpath)."""
-    return config.workdir / "tasks" / str(task_id % 10000) / str(task_id)
+    """kojid's layout: <workdir>/tasks/<id % 10000>/<id>."""
+    return config.workdir / upload_path(task_id)
 
 
 class Memo:
@@ -109,12 +110,14 @@ class TaskContext:
         network: bool = False,
         limits: Optional[ResourceLimits] = None,
         workdir: Optional[str] = None,
+        action: str = "run",
     ) -> TaskSpec:
         return TaskSpec(
             task_id=self.task_id, image=image or self.config.task_image, command=tuple(command),
             description=self.description or f"Koji task {self.task_id}: {self.method}",
             mounts=tuple(mounts), environment=dict(environment or {}), network=network,
             limits=limits or ResourceLimits.from_config(self.config), workdir=workdir,
+            action=action,
         )  # fmt: skip
 
     async def run_container(self, step: str, spec: TaskSpec) -> Outcome:

@@ -17,14 +17,8 @@ import pytest
 import requests
 
 from tests.hub.admin import HubAdmin, HubProcess
+from tests.hub.state import ASSIGNED, CANCELED, CLOSED, FAILED, FREE, OPEN
 from tests.hub.tls import make_tls
-
-FREE = koji.TASK_STATES["FREE"]
-OPEN = koji.TASK_STATES["OPEN"]
-CLOSED = koji.TASK_STATES["CLOSED"]
-CANCELED = koji.TASK_STATES["CANCELED"]
-ASSIGNED = koji.TASK_STATES["ASSIGNED"]
-FAILED = koji.TASK_STATES["FAILED"]
 
 # no 20-second retry sleeps when a test stops the server
 CLIENT_OPTS = {"max_retries": 3, "retry_interval": 0.2, "timeout": 60}
