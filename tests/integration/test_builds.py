@@ -271,7 +271,8 @@ def git_server(tmp_path: Path) -> Iterator[str]:
     git("update-server-info", cwd=bare)
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
         *a, directory=str(bare.parent), **k)
-    # podman creates its bridge (and 10.88.0.1) only when a container needs it
+    # podman creates its bridge (and 10.88.0.1) only when a container needs it; it is
+    # the test host's own, in its own network namespace (tests/host/testhost)
     server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
