@@ -16,7 +16,7 @@ import contextlib
 import logging
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from adjutant.hub.session import Hub, HubError
 
@@ -36,11 +36,15 @@ def adler32_hex(data: bytes) -> str:
 
 
 class LogStreamer:
-    def __init__(self, hub: Hub, task_id: int, files: Callable[[], dict[str, Path]]) -> None:
-        """`files()` gives {name on the hub: local path} of the logs to follow."""
+    def __init__(self, hub: Hub, task_id: int, files: Callable[[], dict[str, Path]], *,
+                 on_refusal: Optional[Callable[[], None]] = None) -> None:  # fmt: skip
+        """`files()` gives {name on the hub: local path} of the logs to follow;
+        `on_refusal()` is called when the hub refuses an upload (the task may
+        have been cancelled)."""
         self.hub = hub
         self.path = upload_path(task_id)
         self.files = files
+        self.on_refusal = on_refusal
         self.sent: dict[str, int] = {}
 
     async def send_new(self) -> None:
@@ -70,6 +74,8 @@ class LogStreamer:
                 await self.send_new()
             except HubError as exc:
                 log.warning("live log upload: %s", exc)
+                if not exc.unreachable and self.on_refusal is not None:
+                    self.on_refusal()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), INTERVAL_SECONDS)
         await self.send_new()

@@ -10,7 +10,14 @@ headers, call numbers, retries, fastUpload).  `Hub` wraps one session:
 - koji's own retry settings (max_retries, retry_interval, offline_retry,
   offline_retry_interval) come from kojid.conf, as for kojid; a call that
   still fails raises `HubError`, and callers that must not lose a result
-  keep it (outbox.py) and try again later.
+  keep it (outbox.py) and try again later;
+- the worker's loop calls with `probe` (one try, no retries): each poll is
+  a cheap probe of the hub, and when a probe is answered again after an
+  outage, every call sleeping in koji's retry loop tries again at once
+  (`RetryWaker`), so results and uploads resume within a poll of the hub's
+  return instead of up to retry_interval later.  koji's retries themselves
+  (same request, same call number, so the hub can refuse a repeat of a call
+  that did go through) are untouched, and so is their count.
 
 Login follows kojid: a client certificate if one is configured (or
 /etc/kojid/client.crt exists), else user and password, else GSSAPI with a
@@ -25,6 +32,8 @@ import asyncio
 import logging
 import socket
 import threading
+import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
@@ -38,6 +47,83 @@ DEFAULT_CERT = Path("/etc/kojid/client.crt")
 DEFAULT_SERVERCA = Path("/etc/kojid/serverca.crt")
 # Calls of all sessions share these threads; a session uses one at a time.
 _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hub")
+
+
+class RetryWaker:
+    """Ends koji's retry sleeps early when the hub answers the worker's probe.
+
+    koji's ClientSession retries a failed call by sleeping `retry_interval`
+    (kojid's default 60 s) between tries of the same prepared request.  Its
+    sleeps go through `sleep` here (see `install_retry_waker`): a sleep ends
+    early when a probe is answered after a probe failed (the daemon saw the
+    hub go and come back), and once per call when any probe is answered (an
+    outage shorter than a poll).  So a call is woken early at most once per
+    outage the daemon saw plus once, and koji's count of tries keeps its
+    meaning: the total retry budget is not shortened by more than that.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._answered = 0  # probes answered
+        self._outages_ended = 0  # probes answered after a failed one
+        self._in_outage = False
+        self._local = threading.local()
+
+    def probe_failed(self) -> bool:
+        """Returns True if this starts an outage (the first failed probe)."""
+        with self._cond:
+            started = not self._in_outage
+            self._in_outage = True
+            return started
+
+    def probe_answered(self) -> bool:
+        """Returns True if this ends an outage."""
+        with self._cond:
+            ended = self._in_outage
+            self._in_outage = False
+            self._answered += 1
+            if ended:
+                self._outages_ended += 1
+            self._cond.notify_all()
+            return ended
+
+    def begin_call(self) -> None:
+        self._local.early_wake_left = True
+
+    def sleep(self, seconds: float) -> None:
+        with self._cond:
+            answered, ended = self._answered, self._outages_ended
+
+            def woken() -> bool:
+                if self._outages_ended != ended:
+                    return True
+                return self._answered != answered and getattr(self._local,
+                                                              "early_wake_left", False)
+
+            if self._cond.wait_for(woken, timeout=seconds) and self._outages_ended == ended:
+                self._local.early_wake_left = False
+
+
+WAKER = RetryWaker()
+
+
+class _KojiTime(types.ModuleType):
+    """koji's view of the `time` module: everything as it is, but `sleep`
+    (used only by ClientSession's retry loops) is the waker's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        WAKER.sleep(seconds)
+
+
+def install_retry_waker() -> None:
+    import koji
+
+    if not isinstance(getattr(koji, "time", None), _KojiTime):
+        koji.time = _KojiTime("time")  # type: ignore[attr-defined]
 
 
 class HubError(AdjutantError):
@@ -101,16 +187,40 @@ class Hub:
     # `method` (host.subtask) that must not collide with it.
     def call_blocking(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
+            WAKER.begin_call()
             try:
                 return self.session.callMethod(name, *args, **kwargs)
             except Exception as exc:
                 raise HubError(name, exc) from exc
+
+    def probe_blocking(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """One try of the call, no retries (koji's own `retry=False`, as its
+        sslLogin uses); its answer or failure tells the waker about the hub."""
+        with self._lock:
+            try:
+                result = self.session._callMethod(name, args, kwargs, retry=False)
+            except Exception as exc:
+                error = HubError(name, exc)
+                if error.unreachable and WAKER.probe_failed():
+                    log.warning("the hub does not answer (%s); probing it every poll", error)
+                elif not error.unreachable and WAKER.probe_answered():
+                    log.info("the hub answers again")
+                raise error from exc
+        if WAKER.probe_answered():
+            log.info("the hub answers again")
+        return result
 
     async def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call `name` ('host.getTasks', 'getTaskInfo', ...) with koji's marshalling."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_POOL, lambda: self.call_blocking(name, *args,
                                                                            **kwargs))  # fmt: skip
+
+    async def probe(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """`call` with one try: for the worker's loop, whose next poll is the retry."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_POOL, lambda: self.probe_blocking(name, *args,
+                                                                            **kwargs))  # fmt: skip
 
     async def subsession(self, name: str) -> Hub:
         """A subsession for one task, as kojid makes one per task."""
@@ -140,6 +250,7 @@ class Hub:
 
         def upload() -> None:
             with self._lock:
+                WAKER.begin_call()
                 try:
                     self.session.uploadWrapper(str(local), relpath, name=name)
                 except Exception as exc:
@@ -154,6 +265,7 @@ def connect(config: Config, *, source: str = "kojid.conf") -> Hub:
 
     if config.server is None:
         raise ConfigError(f"{source}: [kojid] server is required")
+    install_retry_waker()
     session = koji.ClientSession(config.server, session_options(config))
     method = login_method(config)
     try:

@@ -39,7 +39,8 @@ from typing import Any, Optional
 
 from adjutant.config import Config
 from adjutant.errors import RunnerError
-from adjutant.podman import pull_argv, task_commit_argv, task_run_argv
+from adjutant.podman import pull_argv, remove_container_argv, task_commit_argv, task_run_argv
+from adjutant.process import run_async
 from adjutant.runner import poststop
 from adjutant.runner.journal import JournalCopier, read_tail
 from adjutant.runner.outcome import Outcome, classify
@@ -311,6 +312,28 @@ class TaskRunner:
         except RunnerError:
             pass
 
+    async def stop(self, task_id: int, *, timeout: float) -> None:
+        """End the task's unit whatever it is doing and forget it: for a task
+        that is over (or no longer ours).  Returns once its container is gone
+        (or `timeout` passed, which is logged), its unit released."""
+        if task_id not in self._tasks:
+            # a unit we do not follow: a launch cut short by a cancel
+            await self._adopt(task_id)
+        if task_id in self._tasks:
+            await self.cancel(task_id)
+            try:
+                await asyncio.wait_for(self.wait(task_id), timeout)
+            except (asyncio.TimeoutError, RunnerError) as exc:
+                log.warning("task %s: its unit did not end within %.0f s: %s", task_id,
+                            timeout, exc or "timed out")  # fmt: skip
+        await self.release(task_id)
+
+    async def remove_container(self, task_id: int) -> None:
+        """Remove the task's container if one is left (a buildroot kept for a
+        commit that never came): for a task that is over."""
+        await run_async(remove_container_argv(podman=self.config.podman, task_id=task_id),
+                        timeout=120)  # fmt: skip
+
     async def release(self, task_id: int) -> None:
         """Forget a finished task: reset its unit and delete its state."""
         task = self._tasks.get(task_id)
@@ -338,21 +361,31 @@ class TaskRunner:
         for task_id in sorted(with_units | with_state):
             if task_id in self._tasks:
                 continue
-            state = TaskState(self.config.state_dir, task_id)
-            spec = state.load_spec()
-            if spec is None:
-                log.warning("found %s with no saved spec; following it with defaults",
-                            task_unit_name(task_id))  # fmt: skip
-                spec = TaskSpec(task_id=task_id, image="unknown", command=("unknown",),
-                                description=f"task {task_id} (re-attached)")  # fmt: skip
-            watch = self._events.watch(task_unit_name(task_id))
-            task = _Task(spec=spec, state=state, watch=watch, log_path=self.log_path_for(spec),
-                         outcome=asyncio.get_running_loop().create_future(),
-                         cancel_requested=state.cancelled())  # fmt: skip
-            self._tasks[task_id] = task
-            await self._events.refresh(watch)
-            task.follower = asyncio.ensure_future(self._follow(task))
+            await self._follow_again(task_id)
             found.append(task_id)
         if found:
             log.info("re-attached to tasks %s", ", ".join(map(str, found)))
         return found
+
+    async def _follow_again(self, task_id: int) -> None:
+        state = TaskState(self.config.state_dir, task_id)
+        spec = state.load_spec()
+        if spec is None:
+            log.warning("found %s with no saved spec; following it with defaults",
+                        task_unit_name(task_id))  # fmt: skip
+            spec = TaskSpec(task_id=task_id, image="unknown", command=("unknown",),
+                            description=f"task {task_id} (re-attached)")  # fmt: skip
+        watch = self._events.watch(task_unit_name(task_id))
+        task = _Task(spec=spec, state=state, watch=watch, log_path=self.log_path_for(spec),
+                     outcome=asyncio.get_running_loop().create_future(),
+                     cancel_requested=state.cancelled())  # fmt: skip
+        self._tasks[task_id] = task
+        await self._events.refresh(watch)
+        task.follower = asyncio.ensure_future(self._follow(task))
+
+    async def _adopt(self, task_id: int) -> None:
+        """Follow the task's unit if systemd has one loaded that we do not know."""
+        props = await self._events.get_all(task_unit_name(task_id),
+                                           "org.freedesktop.systemd1.Unit")  # fmt: skip
+        if props and props.get("LoadState") not in (None, "not-found"):
+            await self._follow_again(task_id)

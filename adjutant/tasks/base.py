@@ -95,6 +95,12 @@ class TaskContext:
     # is resumed by the next start, so cleanups that end the task (the
     # buildroot's EXPIRED) must not run.
     stopping: bool = False
+    # Set when the task is stopped because the hub no longer has it open here
+    # (cancelled, freed, reassigned): nothing more is sent for it.
+    lost: bool = False
+    # Called when the hub refuses a call of this task (it may no longer be
+    # ours): the worker polls at once instead of at its next sleeptime.
+    on_hub_refusal: Optional[Callable[[], None]] = None
 
     @property
     def workdir(self) -> Path:

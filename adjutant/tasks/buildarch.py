@@ -67,13 +67,16 @@ async def upload_results(ctx: TaskContext, files: Sequence[Path]) -> list[str]:
 @contextlib.asynccontextmanager
 async def streamed_logs(ctx: TaskContext):  # type: ignore[no-untyped-def]
     """Live upload of the task's logs while the body runs, and once more after."""
-    streamer = LogStreamer(ctx.hub, ctx.task_id, lambda: task_logs(ctx))
+    streamer = LogStreamer(ctx.hub, ctx.task_id, lambda: task_logs(ctx),
+                           on_refusal=ctx.on_hub_refusal)  # fmt: skip
     stop = asyncio.Event()
     following = asyncio.ensure_future(streamer.follow(stop))
     try:
         yield streamer
     finally:
-        if ctx.stopping:  # the daemon stops; the next start sends the logs again
+        # the daemon stops (the next start sends the logs again), or the task
+        # is no longer ours (the hub takes nothing more for it)
+        if ctx.stopping or ctx.lost:
             following.cancel()
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):

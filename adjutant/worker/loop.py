@@ -36,6 +36,7 @@ from adjutant.hub.session import Hub, HubError
 from adjutant.runner.runner import TaskRunner
 from adjutant.tasks import handler_table
 from adjutant.tasks.base import Memo, TaskContext, TaskHandler, task_workdir
+from adjutant.untrusted import remove_tree
 from adjutant.worker import state as task_state
 from adjutant.worker.readiness import Readiness, readiness
 
@@ -64,6 +65,9 @@ class RunningTask:
     future: Optional[asyncio.Future[None]] = None
     finished: bool = False  # its result is in the outbox
     resumed: bool = False
+    # Why the task is being stopped without a report (cancelled, freed,
+    # reassigned); once set, nothing the handler raises is reported.
+    lost: Optional[str] = None
 
 
 def describe(task_id: int, method: str, params: list[Any]) -> str:
@@ -142,17 +146,19 @@ class Worker:
     # ---- one poll -------------------------------------------------------------
 
     async def poll(self) -> bool:
-        """One round with the hub; True if a task was taken."""
-        await self.deliver_outbox()
+        """One round with the hub; True if a task was taken.  Every call has one
+        try (`Hub.probe`): the next poll is the retry, and an answer after an
+        outage wakes the task calls waiting in koji's retries."""
         await self.update_tasks()
-        self.host_info = await self.hub.call("host.getHost")
+        await self.deliver_outbox()
+        self.host_info = await self.hub.probe("host.getHost")
         self.readiness = self.check_ready()
-        await self.hub.call("host.updateHost", self.task_load, self.readiness.ready,
+        await self.hub.probe("host.updateHost", self.task_load, self.readiness.ready,
                             data=self.host_data())  # fmt: skip
         if not self.readiness.ready:
             log.debug("not ready: %s", self.readiness.reason)
             return False
-        for task in await self.hub.call("host.getTasks"):
+        for task in await self.hub.probe("host.getTasks"):
             if task["id"] in self.tasks:
                 log.info("task %s was reassigned while we run it", task["id"])
                 continue
@@ -176,7 +182,7 @@ class Worker:
         )  # fmt: skip
 
     async def update_tasks(self) -> None:
-        host_tasks = await self.hub.call("host.getHostTasks")
+        host_tasks = await self.hub.probe("host.getHostTasks")
         open_here = {int(t["id"]): t for t in host_tasks}
         self.task_load = sum(float(t["weight"]) for t in host_tasks if not t.get("waiting"))
         await self._resume_or_free(open_here)
@@ -199,7 +205,7 @@ class Worker:
         if stale:
             # Open to us, but we have neither a unit nor anything to resume.
             log.info("freeing tasks we have nothing of: %s", stale)
-            await self.hub.call("host.freeTasks", stale)
+            await self.hub.probe("host.freeTasks", stale)
 
     async def _stop_lost_tasks(self, open_here: dict[int, Any]) -> None:
         """Stop the tasks we run that the hub no longer has open on this host."""
@@ -207,7 +213,7 @@ class Worker:
             running = self.tasks[task_id]
             if running.finished:
                 continue
-            info = await self.hub.call("getTaskInfo", task_id)
+            info = await self.hub.probe("getTaskInfo", task_id)
             if info is None:
                 await self.abandon(task_id, "the hub no longer knows it")
             elif info["state"] == self.states["CANCELED"]:
@@ -233,23 +239,23 @@ class Worker:
         handler_class = self.handlers.get(method)
         if handler_class is None:
             log.warning("refusing task %s: no handler for %s", task_id, method)
-            await self.hub.call("host.refuseTask", task_id, soft=False,
+            await self.hub.probe("host.refuseTask", task_id, soft=False,
                                 msg=f"adjutant has no handler for method {method}")  # fmt: skip
             return False
-        info = await self.hub.call("getTaskInfo", task_id, request=True)
+        info = await self.hub.probe("getTaskInfo", task_id, request=True)
         params = (info or {}).get("request")
         if params is None:
             log.warning("task %s has no request; leaving it", task_id)
             return False
         if not handler_class.check_host(self.host_info, params):
             log.info("refusing task %s (%s): this host cannot do it", task_id, method)
-            await self.hub.call("host.refuseTask", task_id, soft=False, msg="failed host check")
+            await self.hub.probe("host.refuseTask", task_id, soft=False, msg="failed host check")
             return False
-        opened = await self.hub.call("host.openTask", task_id)
+        opened = await self.hub.probe("host.openTask", task_id)
         if opened is None:
             log.warning("could not open task %s", task_id)
             return False
-        await self.hub.call("host.setTaskWeight", task_id, handler_class.weight)
+        await self.hub.probe("host.setTaskWeight", task_id, handler_class.weight)
         task_state.save(self.config.state_dir,
                         task_state.OpenedTask(task_id, method, list(params),
                                               handler_class.weight))  # fmt: skip
@@ -282,7 +288,7 @@ class Worker:
         context = TaskContext(task_id=task_id, method=method, config=self.config, hub=sub,
                               runner=self.runner, memo=memo, wakeup=asyncio.Event(),
                               description=describe(task_id, method, params),
-                              services=self.services)  # fmt: skip
+                              services=self.services, on_hub_refusal=self.wake)  # fmt: skip
         context.workdir.mkdir(parents=True, exist_ok=True)
         running = RunningTask(task_id=task_id, method=method, params=params,
                               weight=handler_class.weight, hub=sub, context=context,
@@ -301,6 +307,16 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if running.lost is not None:
+                return  # being stopped (abandon); what it raised on the way is nobody's
+            if isinstance(exc, HubError) and not exc.unreachable \
+                    and not await self._still_ours(task_id):  # fmt: skip
+                # The hub refused a call of the task (an upload, a buildroot
+                # record) because it is no longer ours: a cancel the poll has
+                # not seen yet.  Stop it as the poll would; report nothing.
+                await self.abandon(task_id, f"the hub refused {exc.method}: the task is no "
+                                   "longer open on this host")  # fmt: skip
+                return
             if not isinstance(exc, (koji.GenericError, koji.xmlrpcplus.Fault, AdjutantError)):
                 log.exception("task %s: handler %s failed", task_id, running.method)
             method, response, summary = FAIL, encode_failure(exc), failure_text(exc)
@@ -318,9 +334,9 @@ class Worker:
             running = self.tasks.get(entry.task_id)
             if running is not None and running.future is not None and not running.future.done():
                 continue  # its own coroutine is delivering it
-            await self.deliver(entry.task_id)
+            await self.deliver(entry.task_id, probe=True)
 
-    async def deliver(self, task_id: int) -> bool:
+    async def deliver(self, task_id: int, *, probe: bool = False) -> bool:
         """Send a finished task's result; True once the hub has it (or cannot take it)."""
         entry = self.outbox.get(task_id)
         if entry is None:
@@ -328,7 +344,10 @@ class Worker:
         running = self.tasks.get(task_id)
         hub = running.hub if running is not None else self.hub
         try:
-            await hub.call(entry.method, task_id, entry.response)
+            if probe:
+                await hub.probe(entry.method, task_id, entry.response)
+            else:
+                await hub.call(entry.method, task_id, entry.response)
         except HubError as exc:
             if exc.unreachable:
                 log.warning("task %s: result kept for later: %s", task_id, exc)
@@ -358,39 +377,64 @@ class Worker:
         log.warning("task %s: dropping its result: the task is no longer ours (%s)", task_id, exc)
         return True
 
+    async def _still_ours(self, task_id: int) -> bool:
+        """Whether the hub still has the task OPEN on this host (True if it
+        cannot be asked: a result is kept rather than dropped)."""
+        try:
+            info = await self.hub.probe("getTaskInfo", task_id)
+        except HubError:
+            return True
+        return bool(info) and info.get("state") == self.states["OPEN"] \
+            and info.get("host_id") == self.host_id  # fmt: skip
+
     async def _forget(self, task_id: int) -> None:
+        """The end of every task, whatever ended it: its unit stopped and its
+        container gone first, then its unit released, then its files removed."""
         running = self.tasks.pop(task_id, None)
-        if task_id in self.runner.known():
-            await self.runner.release(task_id)
+        await self._stop_unit(task_id)
         if running is not None:
             with contextlib.suppress(HubError):
                 await self.hub.logout_child(running.hub)
         task_state.remove(self.config.state_dir, task_id)
-        shutil.rmtree(task_workdir(self.config, task_id), ignore_errors=True)
+        workdir = task_workdir(self.config, task_id)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, lambda: remove_tree(workdir, missing_ok=True))
+        except (OSError, AdjutantError) as exc:
+            log.warning("task %s: could not remove its work directory %s: %s", task_id,
+                        workdir, exc)  # fmt: skip
 
     # ---- stopping tasks -----------------------------------------------------------
 
     async def abandon(self, task_id: int, reason: str) -> None:
-        """Stop a task the hub no longer has open on this host; report nothing."""
+        """Stop a task the hub no longer has open on this host; report nothing.
+
+        Its handler is cancelled and its unit stopped at the same time (the
+        handler's clean-ups may call the hub, which must not delay the stop);
+        its files go only after its container is gone."""
         log.info("stopping task %s: %s", task_id, reason)
         running = self.tasks.get(task_id)
-        if running is not None and running.future is not None:
-            running.future.cancel()
+        handler: Optional[asyncio.Future[None]] = None
+        if running is not None:
+            running.lost = reason
+            running.context.lost = True
+            if running.future is not None and running.future is not asyncio.current_task():
+                handler = running.future
+                handler.cancel()
+        stopping = asyncio.ensure_future(self._stop_unit(task_id))
+        if handler is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await running.future
-        await self._stop_unit(task_id)
+                await asyncio.wait_for(handler, ABANDON_TIMEOUT)
+        await stopping
+        try:
+            await self.runner.remove_container(task_id)
+        except AdjutantError as exc:
+            log.warning("task %s: %s", task_id, exc)
         self.outbox.done(task_id)
         await self._forget(task_id)
 
     async def _stop_unit(self, task_id: int) -> None:
-        if task_id not in self.runner.known():
-            return
-        await self.runner.cancel(task_id)
-        try:
-            await asyncio.wait_for(self.runner.wait(task_id), ABANDON_TIMEOUT)
-        except (asyncio.TimeoutError, Exception) as exc:
-            log.warning("task %s: its unit did not end cleanly: %s", task_id, exc)
-        await self.runner.release(task_id)
+        await self.runner.stop(task_id, timeout=ABANDON_TIMEOUT)
 
     # ---- for the daemon -------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Optional
 
 from tests.integration.daemon_support import (
     HOST,
@@ -21,6 +22,17 @@ TAG = "adj-build"
 CACHE_LIMIT = 2
 DIST = ".adj1"
 SLOW_BUILD = Package(name="slow-build", build="echo 'HALFWAY THERE'\nsleep 8\necho done")
+# the issue's reproduction: a line every 0.5 s for 30 s
+LONG_BUILD = Package(name="long-build",
+                     build='for i in $(seq 1 60); do echo "long line $i"; sleep 0.5; done')
+OTHER_HOST = "kojid-elsewhere.example.com"
+# in the build group of `new_repo(slow_setup=True)`: a buildroot preparation
+# that takes long enough to be cancelled while it runs
+# (a Lua scriptlet: the image has no RPM providing /bin/sh for a shell one)
+SLOW_SETUP = Package(name="slow-setup", extra=(
+    "%pre -p <lua>\nprint('slow setup starts')\n"
+    "if posix and posix.sleep then posix.sleep(20) else\n"
+    "local t = os.time() while os.time() - t < 20 do end end\n"))
 
 
 class Site:
@@ -37,6 +49,13 @@ class Site:
         self.admin.add_tag(TAG, arches=("x86_64",), extra={"rpm.macro.dist": DIST})
         self.packages = build_test_packages(tmp / "packages")
         [self.slow_srpm] = rpmbuild(SLOW_BUILD.spec(), tmp / "packages", binary=False)
+        [self.long_srpm] = rpmbuild(LONG_BUILD.spec(), tmp / "packages", binary=False)
+        slow_setup = rpmbuild(SLOW_SETUP.spec(), tmp / "packages")
+        self.slow_setup_rpm = next(p for p in slow_setup if not p.name.endswith(".src.rpm"))
+        for path in sorted(slow_setup, key=lambda p: not p.name.endswith(".src.rpm")):
+            self.admin.import_rpm(path)  # the source rpm (its build) first
+        # plays the host of parent tasks (kojid's build task) in the cancel tests
+        self.admin.add_host(OTHER_HOST, arches=("x86_64", "noarch"), capacity=20.0)
         for path in sorted(self.packages.repo_srpms) + sorted(self.packages.rpms):
             self.admin.import_rpm(path)
         names = [f"{p.name[:-len('.rpm')]}" for p in self.packages.rpms]
@@ -45,12 +64,13 @@ class Site:
         self.admin.createrepo(self.repo_id)
         srpms = self.topdir / "work" / "srpms"
         srpms.mkdir(parents=True)
-        for path in [*self.packages.srpms.values(), self.slow_srpm]:
+        for path in [*self.packages.srpms.values(), self.slow_srpm, self.long_srpm]:
             shutil.copy(path, srpms / path.name)
         self.hub = HubProcess(tmp / "hub.sqlite", self.topdir)
         self.hub.start()
+        self.workdir = tmp / "work"
         self.daemon = Daemon(write_config(
-            tmp, self.hub, topdir=self.topdir, maxjobs=10,
+            tmp, self.hub, topdir=self.topdir, maxjobs=10, workdir=self.workdir,
             allowed_scms="10.88.0.1*:/*", adjutant={"buildroot_cache_images": CACHE_LIMIT}))
         self.daemon.start()
 
@@ -61,10 +81,32 @@ class Site:
         # do not); the next run's emulator numbers its tasks from 1 again.
         stop_task_units()
 
-    def build_arch(self, srpm: str, arch: str = "x86_64", keep_srpm: bool = False) -> int:
+    def build_arch(self, srpm: str, arch: str = "x86_64", keep_srpm: bool = False, *,
+                   repo_id: Optional[int] = None, parent: Optional[int] = None) -> int:  # fmt: skip
         path = f"srpms/{Path(srpm).name}"
-        params = [path, TAG, arch, keep_srpm, {"repo_id": self.repo_id}]
-        return self.admin.create_task("buildArch", params, arch=arch)
+        params = [path, TAG, arch, keep_srpm, {"repo_id": repo_id or self.repo_id}]
+        return self.admin.create_task("buildArch", params, arch=arch, parent=parent)
+
+    def parent_task(self) -> int:
+        """An OPEN build task on another host, as kojid's parent of buildArch."""
+        parent = self.admin.create_task("build", ["srpms/x.src.rpm", TAG, {"scratch": True}])
+        self.admin.assign(parent, OTHER_HOST)
+        self.admin.set_task(parent, state=1)  # koji.TASK_STATES["OPEN"]
+        return parent
+
+    def new_repo(self, *, slow_setup: bool = False) -> int:
+        """Another repo of the tag (same packages): a buildroot not yet cached;
+        with slow_setup, its build group takes 20 s more to install."""
+        rpms = [*self.packages.rpms, *([self.slow_setup_rpm] if slow_setup else [])]
+        names = [f"{p.name[:-len('.rpm')]}" for p in rpms]
+        group = [*BUILD_GROUP, *(["slow-setup"] if slow_setup else [])]
+        repo_id = self.admin.add_repo(TAG, rpms=names, groups={
+            "build": group, "srpm-build": group})
+        self.admin.createrepo(repo_id)
+        return repo_id
+
+    def workdir_of(self, task_id: int) -> Path:
+        return self.workdir / "tasks" / str(task_id % 10000) / str(task_id)
 
     def srpm_of(self, name: str) -> str:
         return self.packages.srpms[name].name

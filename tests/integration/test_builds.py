@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from tests.integration.build_site import CACHE_LIMIT, DIST, TAG, Site
-from tests.integration.conftest import sh
-from tests.integration.daemon_support import wait_for
+from tests.integration.conftest import containers_of, sh
+from tests.integration.daemon_support import SLEEPTIME, wait_for
 from tests.integration.rpmrepo import BUILD_GROUP, Package, rpmbuild
 
 pytestmark = pytest.mark.integration
@@ -328,6 +329,90 @@ def test_a_build_survives_the_daemon_going_away(site: Site, how: str):
     assert site.admin.count_calls("host.freeTasks", task_id) == 0
     result = site.result(task_id)
     assert site.admin.buildroot(result["brootid"])["state"] == 3  # EXPIRED
+
+
+def task_units(task_id: int) -> list[str]:
+    """The task's units systemd has loaded, in any state."""
+    listed = sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
+                f"adjutant-task-{task_id}.service").stdout  # fmt: skip
+    return [line.split()[0] for line in listed.splitlines() if line.strip()]
+
+
+def container_command(task_id: int) -> str:
+    return sh("podman", "ps", "--no-trunc", "--format", "{{.Command}}",
+              "--filter", f"label=io.adjutant.task={task_id}").stdout.strip()  # fmt: skip
+
+
+def cancel_and_watch(site: Site, task_id: int, cancel: Callable[[], object]) -> float:
+    """Cancel a running build; returns the seconds until its container was gone.
+    While the container is there its work dir must be too; afterwards the task
+    is CANCELED, no unit of it is loaded and its work dir is removed."""
+    workdir = site.workdir_of(task_id)
+    assert workdir.is_dir() and containers_of(task_id)
+    cancel()
+    start = time.monotonic()
+    while containers_of(task_id):
+        assert workdir.is_dir(), "the work dir was removed while the container ran"
+        assert time.monotonic() - start < SLEEPTIME + 2, "the container outlived poll + 2 s"
+    gone = time.monotonic() - start
+    assert site.state(task_id) == "CANCELED"
+    wait_for(lambda: not task_units(task_id), 5, f"no unit of task {task_id} loaded")
+    wait_for(lambda: not workdir.exists(), 5, f"the work dir of task {task_id} to go")
+    assert site.admin.count_calls("host.closeTask", task_id) == 0
+    assert site.admin.count_calls("host.failTask", task_id) == 0
+    print(f"cancel to container gone: {gone:.2f} s")
+    return gone
+
+
+def hub_log_has(site: Site, task_id: int, name: str, text: str) -> bool:
+    path = site.upload(task_id, name)
+    return path.is_file() and text in path.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("what", ["buildArch", "parent"])
+def test_cancel_during_rpmbuild(site: Site, what: str):
+    parent = site.parent_task() if what == "parent" else None
+    task_id = site.build_arch(site.long_srpm.name, arch="noarch", parent=parent)
+    wait_for(lambda: hub_log_has(site, task_id, "build.log", "long line 3"), 120,
+             "rpmbuild to be under way (its build.log on the hub)")  # fmt: skip
+    cancel_and_watch(site, task_id, lambda: site.admin.cancel(parent or task_id))
+    if parent is not None:
+        assert site.state(parent) == "CANCELED"
+
+
+def test_cancel_during_the_buildroot_preparation(site: Site):
+    def images() -> set[str]:
+        return set(sh("podman", "images", "--format", "{{.ID}}").stdout.split())
+
+    before = images()
+    repo_id = site.new_repo(slow_setup=True)
+    task_id = site.build_arch(site.long_srpm.name, arch="noarch", repo_id=repo_id)
+    # the group's slow-setup package holds the preparation for 20 s
+    wait_for(lambda: "adjutant-prepare.sh" in container_command(task_id), 120,
+             "the buildroot preparation to be under way")  # fmt: skip
+    cancel_and_watch(site, task_id, lambda: site.admin.cancel(task_id))
+    # the half-made buildroot was not kept as a cached image
+    assert images() == before
+
+
+def test_an_upload_refused_before_the_poll_sees_the_cancel(site: Site):
+    """With a 30 s poll, the hub's refusal of the task's log upload is what the
+    daemon sees first: it polls at once and stops the task as a cancel, rather
+    than failing it with the refusal and leaving its unit behind."""
+    config = site.daemon.config_file
+    normal = config.read_text()
+    site.daemon.stop()
+    config.write_text(normal.replace(f"sleeptime = {SLEEPTIME}\n", "sleeptime = 30\n"))
+    try:
+        site.daemon.start()
+        task_id = site.build_arch(site.long_srpm.name, arch="noarch")
+        wait_for(lambda: hub_log_has(site, task_id, "build.log", "long line 3"), 120,
+                 "rpmbuild to be under way")  # fmt: skip
+        cancel_and_watch(site, task_id, lambda: site.admin.cancel(task_id))
+    finally:
+        site.daemon.stop()
+        config.write_text(normal)
+        site.daemon.start()
 
 
 def test_no_build_left_a_container_or_unit(site: Site):

@@ -162,6 +162,51 @@ def test_a_result_survives_the_hub_being_down_for_30_seconds(hub, daemon_factory
     assert daemon.active()
 
 
+def test_a_result_reaches_the_hub_within_a_poll_of_its_return(hub, daemon_factory):
+    """kojid's retry_interval of 60 s, the hub down for 60 s while the task
+    ends: the result is delivered within a poll (+ 2 s) of the hub's return,
+    not when koji's next retry comes round."""
+    daemon = daemon_factory(retry_interval=60, max_retries=120)
+    task_id = hub.admin.create_task("sleep", [3])
+    daemon.start()
+    wait_for(lambda: unit_active(task_id), 60, "the task's unit")
+    hub.stop()
+    down_since = time.monotonic()
+    wait_for(lambda: not unit_active(task_id), 30, "the task to end while the hub is down")
+    wait_for(lambda: time.monotonic() - down_since >= 60, 61, "60 s of outage")
+    hub.start()
+    took = wait_for(lambda: state_name(hub, task_id) == "CLOSED", SLEEPTIME + 2,
+                    "the result to reach the hub within a poll + 2 s")  # fmt: skip
+    print(f"result delivered {took:.2f} s after the hub returned (retry_interval 60)")
+    assert count_calls(hub, "host.closeTask", task_id) == 1
+
+
+def test_cancel_of_a_parent_waiting_for_its_children(hub, daemon_factory):
+    daemon = daemon_factory()
+    parent = hub.admin.create_task("subtask", [1])
+    daemon.start()
+    leaf = {}
+
+    def sleeping_leaf() -> bool:
+        for task in hub.admin.tasks():
+            if task["method"] == "sleep" and containers_of(task["id"]):
+                leaf["id"] = task["id"]
+                return True
+        return False
+
+    wait_for(sleeping_leaf, 60, "the chain's sleep task to run")
+    hub.admin.cancel(parent)
+    took = wait_for(lambda: not containers_of(leaf["id"]) and not unit_active(leaf["id"]),
+                    SLEEPTIME + 2, "the leaf's container to go")  # fmt: skip
+    print(f"cancel of the waiting parent to the leaf's container gone: {took:.2f} s")
+    assert all(state_name(hub, t["id"]) == "CANCELED" for t in hub.admin.tasks())
+    wait_for(lambda: "0 task(s) running" in daemon.status_text(), 10,
+             "the daemon to let go of every task")  # fmt: skip
+    for task in hub.admin.tasks():
+        assert count_calls(hub, "host.closeTask", task["id"]) == 0
+        assert count_calls(hub, "host.failTask", task["id"]) == 0
+
+
 def test_parent_tasks_wait_for_their_subtasks(hub, daemon_factory):
     daemon = daemon_factory()
     waittest = hub.admin.create_task("waittest", [2, 1])
