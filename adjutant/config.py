@@ -189,6 +189,10 @@ def _parse_list(text: str) -> tuple[str, ...]:
 # kojid's settings that adjutant accepts so that an existing kojid.conf works
 # unchanged, but has no use for (they configure mock, Maven, images, mail).
 UNUSED = "kojid's; accepted so an existing kojid.conf works, not used by adjutant."
+# kojid's settings of tasks adjutant does not run yet (the parent build task and
+# the repo tasks); read by nothing until they come.
+NOT_YET = ("kojid's, for the build and repo tasks adjutant does not run yet: accepted, "
+           "not used yet.")
 
 
 @dataclass(frozen=True)
@@ -329,35 +333,35 @@ class Config:
     )  # fmt: skip
     use_createrepo_c: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc="Use createrepo_c (adjutant always does).",
+        doc=NOT_YET,
     )  # fmt: skip
     createrepo_skip_stat: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc="createrepo --skip-stat when updating a repo.",
+        doc=NOT_YET,
     )  # fmt: skip
     createrepo_update: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc="Reuse the previous repo's metadata when making a new one.",
+        doc=NOT_YET,
     )  # fmt: skip
     copy_old_repodata: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc="newRepo copies unchanged repodata from the previous repo.",
+        doc=NOT_YET,
     )  # fmt: skip
     distrepo_skip_stat: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc="createrepo --skip-stat for distRepo.",
+        doc=NOT_YET,
     )  # fmt: skip
     build_arch_can_fail: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc="A failed buildArch does not cancel its sibling arches.",
+        doc=NOT_YET,
     )  # fmt: skip
     literal_task_arches: str = setting(
         "", section=KOJID, parse=_parse_text, kind="text",
-        doc="Arch globs that are not canonicalized.",
+        doc=NOT_YET,
     )  # fmt: skip
     xz_options: str = setting(
         "-z6T0", section=KOJID, parse=_parse_text, kind="text",
-        doc="xz options for compressed outputs.",
+        doc=NOT_YET,
     )  # fmt: skip
     log_level: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="text",
@@ -410,7 +414,8 @@ class Config:
     )  # fmt: skip
     yum_proxy: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="URL",
-        doc="Proxy for the buildroot's package downloads.",
+        doc=("Proxy for the buildroot's package downloads over topurl; not used yet: "
+            "repos are read from topdir."),
     )  # fmt: skip
     maven_repo_ignore: str = setting(
         "*.md5 *.sha1 maven-metadata*.xml _maven.repositories resolver-status.properties "

@@ -461,6 +461,43 @@ class UntrustedDir:
             os.close(parent)
 
 
+    def copy_in(self, source: Path, relname: str, mode: int = 0o644) -> None:
+        """Put a copy of the daemon's own file `source` at `relname`: a new
+        temporary file, then rename over the name (a link is never followed)."""
+        parent, leaf, shown = self._open_parent(relname)
+        try:
+            temporary = f".{leaf}.{secrets.token_hex(8)}.tmp"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, mode, dir_fd=parent)  # fmt: skip
+            try:
+                os.fchmod(fd, mode)
+                with open(source, "rb") as handle:
+                    while True:
+                        chunk = handle.read(1024 * 1024)
+                        if not chunk:
+                            break
+                        _write_all(fd, chunk)
+            except BaseException:
+                os.close(fd)
+                os.unlink(temporary, dir_fd=parent)
+                raise
+            os.close(fd)
+            try:
+                os.replace(temporary, leaf, src_dir_fd=parent, dst_dir_fd=parent)
+            except OSError:
+                os.unlink(temporary, dir_fd=parent)
+                raise UntrustedFileError(shown, "cannot be replaced; refused") from None
+        finally:
+            os.close(parent)
+
+    def note(self, relname: str, data: Data) -> None:
+        """Append to `relname`, making it if it is not there (never through a link)."""
+        try:
+            self.append(relname, data)
+        except MissingFileError:
+            self.write_new(relname, data)
+
+
 def remove_tree(path: Path, *, missing_ok: bool = False) -> None:
     """Delete a directory a container wrote, never following a link in it
     (`path` itself must not be a link)."""

@@ -24,6 +24,7 @@ import re
 import shutil
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -43,6 +44,7 @@ from adjutant.podman import image_exists_argv, image_id_argv
 from adjutant.process import run_async
 from adjutant.runner.outcome import Outcome
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
+from adjutant.untrusted import MissingFileError, UntrustedDir, UntrustedFileError
 
 if TYPE_CHECKING:
     from adjutant.tasks.base import TaskContext
@@ -74,7 +76,8 @@ def work_file_path(relpath: str) -> str:
 
 
 async def fetch_work_file(config: Config, relpath: str, destination: Path) -> Path:
-    """Copy <topdir>/work/<relpath> (or fetch <topurl>/work/<relpath>) to `destination`."""
+    """Copy <topdir>/work/<relpath> (or fetch <topurl>/work/<relpath>) to
+    `destination`, a path of the daemon's own (TaskContext.private_dir)."""
     relpath = work_file_path(relpath)
     destination.parent.mkdir(parents=True, exist_ok=True)
     local = config.topdir / "work" / relpath
@@ -201,7 +204,7 @@ class Buildroot:
                                    accept=(0, 1), timeout=300)).returncode == 0  # fmt: skip
         policy = self.config.image_pull
         if policy == "always" or (policy == "if-missing" and not present):
-            self.note(f"Start: pulling image {image}")
+            await self.note(f"Start: pulling image {image}")
             spec = self.spec((), action="pull", image=image,
                              limits=ResourceLimits(runtime_max=self.config.image_pull_timeout))
             outcome = await self.ctx.run_container(f"pull:{image}", spec)
@@ -225,12 +228,13 @@ class Buildroot:
         return mounts
 
     def spec(self, command: Any, *, action: str = "run", image: Optional[str] = None,
-             limits: Optional[ResourceLimits] = None,
-             network: Optional[bool] = None) -> TaskSpec:  # fmt: skip
+             limits: Optional[ResourceLimits] = None, network: Optional[bool] = None,
+             extra_mounts: Sequence[Mount] = ()) -> TaskSpec:  # fmt: skip
         """A container step of this task: by default the build image, no network."""
         runs = action in ("run", "keep")
+        mounts = [*self.mounts(), *extra_mounts] if runs else []
         return self.ctx.container_spec(
-            command, image=image or self.cached_image, mounts=self.mounts() if runs else (),
+            command, image=image or self.cached_image, mounts=mounts,
             network=self.network if network is None else network,
             limits=limits or self.build_limits(), workdir=BUILDDIR if runs else None,
             action=action,
@@ -241,22 +245,60 @@ class Buildroot:
         return dataclasses.replace(ResourceLimits.from_config(self.config),
                                    runtime_max=float(self.config.rpmbuild_timeout))  # fmt: skip
 
-    def write_script(self, name: str, text: str) -> str:
-        path = self.ctx.workdir / name
-        path.write_text(text)
+    async def write_script(self, name: str, text: str) -> str:
+        """Put a script in the work directory (replacing whatever a container
+        left under that name, never writing through it)."""
+        await self.ctx.in_workdir(lambda d: d.replace(name, text, mode=0o755))
         return f"{BUILDDIR}/{name}"
 
-    def note(self, line: str) -> None:
-        """A line in state.log, written by the daemon."""
+    async def place_input(self, source: Path, name: str) -> None:
+        """Copy a file of the daemon's (the fetched SRPM) into the work directory."""
+        await self.ctx.in_workdir(lambda d: d.copy_in(source, name))
+
+    async def note(self, line: str) -> None:
+        """A line in state.log, written by the daemon (never through a link)."""
         import datetime
 
-        result = self.ctx.workdir / "result"
-        result.mkdir(parents=True, exist_ok=True)
         # mock's state.log format: UTC, milliseconds after a comma
         now = datetime.datetime.now(datetime.timezone.utc)
         stamp = now.strftime("%Y-%m-%d %H:%M:%S,") + f"{now.microsecond // 1000:03d}"
-        with open(result / "state.log", "a") as handle:
-            handle.write(f"{stamp} {line}\n")
+
+        def write(directory: UntrustedDir) -> None:
+            if not directory.exists("result"):
+                os.mkdir("result", 0o755, dir_fd=directory.fd)
+            directory.note("result/state.log", f"{stamp} {line}\n")
+
+        try:
+            await self.ctx.in_workdir(write)
+        except UntrustedFileError as exc:
+            raise build_error(str(exc)) from None
+
+    async def read_result(self, name: str, *, max_size: int = 64 * 1024**2,
+                          missing_ok: bool = False) -> str:  # fmt: skip
+        """The text of result/<name>, refused if it is not a plain file."""
+        try:
+            return str(await self.ctx.in_workdir(
+                lambda d: d.read_text(f"result/{name}", max_size=max_size)))  # fmt: skip
+        except MissingFileError:
+            if missing_ok:
+                return ""
+            raise build_error(f"the build left no result/{name}") from None
+        except UntrustedFileError as exc:
+            raise build_error(str(exc)) from None
+
+    async def copy_result(self, name: str, *, max_size: int) -> Path:
+        """result/<name> copied to the daemon's own directory (what is uploaded)."""
+        out = self.ctx.private_dir / "results"
+        out.mkdir(exist_ok=True)
+        destination = out / name
+        if destination.exists():
+            destination.unlink()
+        try:
+            await self.ctx.in_workdir(
+                lambda d: d.copy_out(f"result/{name}", destination, max_size=max_size))
+        except UntrustedFileError as exc:
+            raise build_error(str(exc)) from None
+        return destination
 
     # ---- the buildroot ------------------------------------------------------------------
 
@@ -274,22 +316,22 @@ class Buildroot:
                 packages = group_packages(comps_file(self.repo_dir), self.group)
             except CompsError as exc:
                 raise build_error(f"tag {self.tag_name}: {exc}") from None
-            script = self.write_script("adjutant-prepare.sh", prepare_script(
+            script = await self.write_script("adjutant-prepare.sh", prepare_script(
                 repo=self.repo, group=self.group, packages=packages))  # fmt: skip
             keep = self.spec(["/bin/bash", script], action="keep", image=self.image)
             outcome = await self.ctx.run_container("buildroot-prepare", keep)
             if not outcome.ok:
-                raise self.failure(outcome, "setting up the buildroot")
+                raise await self.failure(outcome, "setting up the buildroot")
             commit = self.spec((), action="commit", image=image)
             committed = await self.ctx.run_container("buildroot-commit", commit)
             if not committed.ok:
                 raise build_error(f"could not save the prepared buildroot as {image}: "
                                   f"{committed.message}")  # fmt: skip
-            return self.ctx.workdir / "result" / "buildroot-group.tsv"
+            return await self.copy_result("buildroot-group.tsv", max_size=64 * 1024**2)
 
         self.cached_image, group_list, self.cache_hit = await self.services.cache.ensure(key, make)
         how = "from cached image" if self.cache_hit else "prepared as"
-        self.note(f"Start: buildroot {how} {self.cached_image} (base image {self.image})")
+        await self.note(f"Start: buildroot {how} {self.cached_image} (base image {self.image})")
         group_rpms = await self.hub_rpm_list(group_list)
         await memo.once("buildroot_list", lambda: hub.call(
             "host.setBuildRootList", self.brootid, group_rpms))  # fmt: skip
@@ -297,7 +339,7 @@ class Buildroot:
             "host.setBuildRootState", self.brootid, "BUILDING"))  # fmt: skip
 
     async def run(self, step: str, script_name: str, script: str) -> Outcome:
-        path = self.write_script(script_name, script)
+        path = await self.write_script(script_name, script)
         return await self.ctx.run_container(step, self.spec(["/bin/bash", path]))
 
     async def hub_rpm_list(self, listing: str) -> list[dict[str, Any]]:
@@ -315,15 +357,17 @@ class Buildroot:
             origins=self._origins, repo_id=self.repo_id, arch=self.br_arch,
         )  # fmt: skip
         if foreign:
-            self.note("Note: not from the tag's repo, so not in the hub's buildroot list: "
+            await self.note("Note: not from the tag's repo, so not in the hub's buildroot list: "
                       + " ".join(sorted(foreign)))  # fmt: skip
         return listed
 
     async def record_installed(self) -> list[dict[str, Any]]:
-        listing = self.ctx.workdir / "result" / "buildroot.tsv"
-        if self.brootid is None or not listing.exists():
+        if self.brootid is None:
             return []
-        rpms = await self.hub_rpm_list(listing.read_text())
+        listing = await self.read_result("buildroot.tsv", missing_ok=True)
+        if not listing:
+            return []
+        rpms = await self.hub_rpm_list(listing)
         await self.ctx.memo.once("buildroot_update", lambda: self.ctx.hub.call(
             "host.updateBuildRootList", self.brootid, rpms))  # fmt: skip
         return rpms
@@ -339,26 +383,54 @@ class Buildroot:
 
     # ---- failures a packager can read ----------------------------------------------------
 
-    def failure(self, outcome: Outcome, what: str) -> Exception:
+    async def failure(self, outcome: Outcome, what: str) -> Exception:
+        """The packager's one-line reason (and the log's end) for a failed step;
+        the logs are the container's, read as untrusted."""
         from adjutant.buildroot.script import EXIT_BUILD, EXIT_CHECKOUT, EXIT_DEPS, EXIT_SETUP
 
-        result = self.ctx.workdir / "result"
         status = outcome.exit_status if outcome.kind.value == "failed" else None
         if status in (EXIT_DEPS, EXIT_SETUP):
-            missing = missing_packages(result / "root.log")
+            root_log = await self.result_text("root.log")
+            missing = missing_packages(root_log)
             reason = ("could not install the build requirements" if status == EXIT_DEPS
                       else f"could not set up the buildroot ({what})")  # fmt: skip
             if missing:
                 reason += ": " + "; ".join(missing)
-            return build_error(reason + tail_of(result / "root.log"))
+            return build_error(reason + tail_text(root_log))
         if status == EXIT_BUILD:
-            return build_error("rpmbuild failed" + tail_of(result / "build.log"))
+            return build_error("rpmbuild failed" + tail_text(await self.result_text("build.log")))
         if status == EXIT_CHECKOUT:
-            return build_error("the source checkout failed" + tail_of(result / "checkout.log"))
+            return build_error("the source checkout failed"
+                               + tail_text(await self.result_text("checkout.log")))  # fmt: skip
         return build_error(f"{what}: {outcome.message}" + tail_of(Path(outcome.log_path or "")))
+
+    async def result_text(self, name: str) -> str:
+        """The last 256 KiB of result/<name>, or why it cannot be read."""
+        def read(directory: UntrustedDir) -> str:
+            try:
+                fd = directory.open_regular(f"result/{name}")
+            except MissingFileError:
+                return ""
+            try:
+                size = os.fstat(fd).st_size
+                os.lseek(fd, max(0, size - 256 * 1024), os.SEEK_SET)
+                return os.read(fd, 256 * 1024).decode(errors="replace")
+            finally:
+                os.close(fd)
+
+        try:
+            return str(await self.ctx.in_workdir(read))
+        except UntrustedFileError as exc:
+            return f"({exc})"
+
+
+def tail_text(text: str, lines: int = 10) -> str:
+    tail = text.splitlines()[-lines:]
+    return ("\n" + "\n".join(tail)) if tail else ""
 
 
 def tail_of(path: Path, lines: int = 10) -> str:
+    """The end of a log of the daemon's own (the unit's journal copy)."""
     from adjutant.runner.journal import read_tail
 
     tail = read_tail(path, lines) if str(path) else ()
@@ -367,16 +439,15 @@ def tail_of(path: Path, lines: int = 10) -> str:
 
 NO_MATCH = re.compile(r"(?:No match for argument|Unable to find a match):\s*(.+)")
 NOTHING_PROVIDES = re.compile(r"nothing provides (\S+(?: [<>=]+ \S+)?)")
+# dnf builddep's words for a requirement no package provides
+NO_MATCHING = re.compile(r"No matching package to install: '([^'\n]+)'")
 
 
-def missing_packages(root_log: Path) -> list[str]:
-    """The package names dnf could not find, from root.log."""
-    try:
-        text = root_log.read_text(errors="replace")
-    except OSError:
-        return []
+def missing_packages(text: str) -> list[str]:
+    """The package names dnf could not find, from root.log's text."""
     found: list[str] = []
-    for match in [*NO_MATCH.finditer(text), *NOTHING_PROVIDES.finditer(text)]:
+    for match in [*NO_MATCH.finditer(text), *NO_MATCHING.finditer(text),
+                  *NOTHING_PROVIDES.finditer(text)]:
         name = match.group(1).strip()
         if name not in found:
             found.append(name)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from adjutant.hub.session import Hub, HubError
+from adjutant.untrusted import MissingFileError, UntrustedDir, UntrustedFileError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,17 @@ INTERVAL_SECONDS = 1.0
 def upload_path(task_id: int) -> str:
     """koji.pathinfo.taskrelpath: where a task's uploads go, under work/."""
     return f"tasks/{task_id % 10000}/{task_id}"
+
+
+def read_chunk(path: Path, offset: int) -> bytes:
+    """Up to CHUNK bytes of a log from `offset`, through adjutant.untrusted (the
+    logs are in a directory the task's container could write)."""
+    try:
+        directory = UntrustedDir(path.parent)
+    except MissingFileError:
+        return b""  # result/ is made by the first container step
+    with directory:
+        return directory.read_from(path.name, offset, CHUNK, missing_ok=True)
 
 
 def adler32_hex(data: bytes) -> str:
@@ -46,26 +58,38 @@ class LogStreamer:
         self.files = files
         self.on_refusal = on_refusal
         self.sent: dict[str, int] = {}
+        self.refused: dict[str, str] = {}
 
     async def send_new(self) -> None:
+        loop = asyncio.get_running_loop()
         for name, local in sorted(self.files().items()):
-            try:
-                with open(local, "rb") as handle:
-                    while True:
-                        offset = self.sent.get(name, 0)
-                        handle.seek(offset)
-                        chunk = handle.read(CHUNK)
-                        if not chunk:
-                            break
-                        answer = await self.hub.call("rawUpload", chunk, offset, self.path, name,
-                                                     overwrite=True)  # fmt: skip
-                        if answer.get("hexdigest") != adler32_hex(chunk):
-                            log.warning("log %s: the hub got a different chunk at %d; again "
-                                        "next time", name, offset)  # fmt: skip
-                            break
-                        self.sent[name] = offset + len(chunk)
-            except FileNotFoundError:
+            if name in self.refused:
                 continue
+            while True:
+                offset = self.sent.get(name, 0)
+                try:
+                    chunk = await loop.run_in_executor(None, read_chunk, local, offset)
+                except UntrustedFileError as exc:
+                    # a link, FIFO or device the container put there: never read
+                    log.warning("task log %s: %s", name, exc)
+                    self.refused[name] = f"result/{name}: {exc.reason}"
+                    break
+                if not chunk:
+                    break
+                answer = await self.hub.call("rawUpload", chunk, offset, self.path, name,
+                                             overwrite=True)  # fmt: skip
+                if answer.get("hexdigest") != adler32_hex(chunk):
+                    log.warning("log %s: the hub got a different chunk at %d; again "
+                                "next time", name, offset)  # fmt: skip
+                    break
+                self.sent[name] = offset + len(chunk)
+
+    def check(self) -> None:
+        """Fail the task if a log was refused (it was not what it claimed to be)."""
+        if self.refused:
+            import koji
+
+            raise koji.BuildError("; ".join(sorted(self.refused.values())))
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Send new log text every second until `stop`, then everything left."""

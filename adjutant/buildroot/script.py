@@ -8,9 +8,16 @@ installed_pkgs.log; the unit's own journal has everything else.  Its exit
 status names the phase that failed (EXIT_* below), so the daemon can tell a
 packager which phase it was.
 
-Root does the package installs; rpmbuild runs as the unprivileged user
-`mockbuild` (uid 1000) when the image has useradd and setpriv, and says so in
-state.log when it cannot.
+Root does the package installs, and only as dependencies: the group's
+packages by name from comps, the BuildRequires with `dnf builddep` of the SRPM
+(and of each `%generate_buildrequires` round's .nosrc.rpm), so nothing a
+packager wrote is ever an argument of root's dnf (a "requirement" ending in
+.rpm or starting with / or -- is a dependency no package provides, never a
+file to install or an option).  Everything of the packager's runs as the
+unprivileged user `mockbuild` (uid 1000) under setpriv with no capabilities
+and no_new_privs; an image that cannot give that fails the task: adjutant
+never builds as root.  The tag's macros go to the build user's ~/.rpmmacros
+and its environment to rpmbuild alone, never to root's rpm or dnf (as mock).
 """
 
 from __future__ import annotations
@@ -18,12 +25,17 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Optional
 
 BUILDDIR = "/builddir"
 RESULT = f"{BUILDDIR}/result"
 TOPDIR = f"{BUILDDIR}/build"
 BUILD_USER = "mockbuild"
 BUILD_UID = 1000
+BUILD_HOME = f"{BUILDDIR}/home"
+# The SRPM a build starts from, under a name of ours: `dnf builddep` reads a
+# file by its suffix, and a packager's name must not make it read a spec.
+INPUT_SRPM = "adjutant-input.src.rpm"
 
 EXIT_SETUP = 20  # the buildroot could not be set up
 EXIT_DEPS = 21  # a build requirement could not be installed
@@ -90,19 +102,21 @@ HW_INFO = """\
 """
 
 BUILD_USER_SETUP = f"""\
-AS_USER=()
-if id -u {BUILD_USER} >/dev/null 2>&1 || useradd -m -u {BUILD_UID} -d /builddir/home \\
-        -s /bin/sh {BUILD_USER} >/dev/null 2>&1; then
-    if command -v setpriv >/dev/null; then
-        AS_USER=(setpriv --reuid={BUILD_USER} --regid={BUILD_USER} --init-groups --)
-    fi
+if ! id -u {BUILD_USER} >/dev/null 2>&1; then
+    useradd -m -u {BUILD_UID} -d {BUILD_HOME} -s /bin/sh {BUILD_USER} >/dev/null 2>&1 \\
+        || fail setup "cannot create the build user {BUILD_USER} in this image (useradd \
+failed); adjutant never builds as root" {EXIT_SETUP}
 fi
-if [ ${{#AS_USER[@]}} -eq 0 ]; then
-    state "Note: this image has no useradd/setpriv; rpmbuild runs as root"
-fi
-mkdir -p {TOPDIR}
-[ ${{#AS_USER[@]}} -gt 0 ] && chown -R {BUILD_USER}: {TOPDIR} /builddir/home 2>/dev/null
-export HOME=/builddir/home
+command -v setpriv >/dev/null || fail setup "this image has no setpriv to run the build as \
+{BUILD_USER}; adjutant never builds as root" {EXIT_SETUP}
+# HOME is the build user's for its commands only: root's rpm and dnf never read
+# the ~/.rpmmacros the build user can write.
+AS_USER=(setpriv --reuid={BUILD_USER} --regid={BUILD_USER} --init-groups --inh-caps=-all \
+         --bounding-set=-all --no-new-privs -- env HOME={BUILD_HOME})
+[ "$("${{AS_USER[@]}}" id -u 2>/dev/null || echo 0)" != 0 ] || fail setup "the build user \
+{BUILD_USER} is root in this image; adjutant never builds as root" {EXIT_SETUP}
+mkdir -p {TOPDIR} {BUILD_HOME}
+chown -R {BUILD_USER}: {TOPDIR} {BUILD_HOME}
 state "Note: building as $("${{AS_USER[@]}}" id -un) (uid $("${{AS_USER[@]}}" id -u))"
 """
 
@@ -128,50 +142,56 @@ def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
     )  # fmt: skip
 
 
-def _macros(macros: Mapping[str, str]) -> str:
-    text = "".join(f"%{name} {value}\n" for name, value in macros.items())
-    return f"mkdir -p /etc/rpm\nprintf '%s' {q(text)} > /etc/rpm/macros.koji\n"
+def _user_macros(macros: Mapping[str, str]) -> str:
+    """The tag's macros in the build user's ~/.rpmmacros (read by rpmbuild and
+    the user's rpm -i, never by root's rpm or dnf)."""
+    text = "".join(f"%{name} {value}\n" for name, value in {**macros, "_topdir": TOPDIR}.items())
+    return (f"printf '%s' {q(text)} > {BUILD_HOME}/.rpmmacros\n"
+            f"chown {BUILD_USER}: {BUILD_HOME}/.rpmmacros\n")  # fmt: skip
 
 
-def _environment(environment: Mapping[str, str]) -> str:
-    return "".join(f"export {name}={q(value)}\n" for name, value in environment.items())
+def _build_environment(environment: Mapping[str, str]) -> str:
+    """BUILD_ENV: `env NAME=value ...` for rpmbuild's command line only."""
+    pairs = " ".join(q(f"{name}={value}") for name, value in environment.items())
+    return f"BUILD_ENV=(env {pairs})\n" if pairs else "BUILD_ENV=(env)\n"
 
 
 def _build_setup(macros: Mapping[str, str], environment: Mapping[str, str]) -> str:
-    """The start of every rpmbuild step: hw_info.log, the tag's macros and environment."""
-    return 'state "Start: build setup"\n' + HW_INFO + _macros(macros) + _environment(environment)
+    """The start of every rpmbuild step: hw_info.log, the build user, the tag's
+    macros (the user's) and environment (rpmbuild's)."""
+    return ('state "Start: build setup"\n' + HW_INFO + BUILD_USER_SETUP + _user_macros(macros)
+            + _build_environment(environment))  # fmt: skip
 
 
-def _install_requirements(repo: Repo, requires: Sequence[str]) -> str:
-    if not requires:
-        return 'state "Note: no build requirements beyond the buildroot"\n'
-    args = " ".join(q(r) for r in requires)
+def _builddep(repo: Repo, srpm: str, what: str) -> str:
+    """Root's dnf installs the requirements `srpm` (a path of ours) declares."""
     return (
-        'state "Start: installing build requirements"\n'
-        + f'{dnf_command(repo)} install {args} >> "$R/root.log" 2>&1 \\\n'
-        + or_fail("installing build requirements",
-                  "could not install the build requirements (see root.log)", EXIT_DEPS)
-        + 'state "Finish: installing build requirements"\n'
+        f'state "Start: installing {what}"\n'
+        + f'{dnf_command(repo)} builddep {srpm} >> "$R/root.log" 2>&1 \\\n'
+        + or_fail(f"installing {what}", f"could not install the {what} (see root.log)",
+                  EXIT_DEPS)
+        + f'state "Finish: installing {what}"\n'
     )  # fmt: skip
 
 
 def _dynamic_requirements(repo: Repo, target: str) -> str:
-    """%generate_buildrequires: rpmbuild -br exits 11 while some are missing."""
+    """%generate_buildrequires: rpmbuild -br exits 11 while some are missing;
+    what it wrote is installed from the .nosrc.rpm's header (builddep)."""
     return f"""\
 if grep -q '^%generate_buildrequires' "$SPEC"; then
     for round in 1 2 3 4 5 6 7 8; do
-        "${{AS_USER[@]}}" rpmbuild -br --target {q(target)} --define "_topdir {TOPDIR}" \\
-            "$SPEC" >> "$R/build.log" 2>&1
+        "${{AS_USER[@]}}" "${{BUILD_ENV[@]}}" rpmbuild -br --target {q(target)} "$SPEC" \\
+            >> "$R/build.log" 2>&1
         status=$?
         [ $status -eq 0 ] && break
         [ $status -eq 11 ] || fail rpmbuild "rpmbuild failed generating build requirements" \\
             {EXIT_BUILD}
         nosrc=$(ls -t {TOPDIR}/SRPMS/*.buildreqs.nosrc.rpm | head -n 1)
-        mapfile -t dynamic < <(rpm -qp --requires "$nosrc" | grep -v '^rpmlib(')
-        state "Start: installing generated build requirements (round $round)"
-        {dnf_command(repo)} install "${{dynamic[@]}}" >> "$R/root.log" 2>&1 \\
-            || fail "installing build requirements" "could not install the generated \\
-build requirements (see root.log)" {EXIT_DEPS}
+        [ -f "$nosrc" ] && [ ! -L "$nosrc" ] || fail rpmbuild "rpmbuild -br wrote no \\
+.buildreqs.nosrc.rpm" {EXIT_BUILD}
+        cp --no-dereference -- "$nosrc" {BUILDDIR}/adjutant-buildreqs.nosrc.rpm
+""" + "        " + _builddep(repo, f"{BUILDDIR}/adjutant-buildreqs.nosrc.rpm",
+                              "generated build requirements").replace("\n", "\n        ") + """\
     done
 fi
 """
@@ -180,33 +200,31 @@ fi
 def build_script(
     *,
     repo: Repo,
-    srpm: str,
     target: str,
     macros: Mapping[str, str],
     environment: Mapping[str, str],
-    requires: Sequence[str],
     source_only: bool = False,
 ) -> str:
-    """Rebuild `srpm` (a file in /builddir) with the tag's macros: binary RPMs and
-    the SRPM for `target`, or only a new SRPM with `source_only`."""
+    """Rebuild the task's SRPM (/builddir/adjutant-input.src.rpm) with the tag's
+    macros: binary RPMs and the SRPM for `target`, or only a new SRPM with
+    `source_only`.  The BuildRequires come from the SRPM's header."""
     stage = "-bs" if source_only else "-ba"
+    srpm = q(f"{BUILDDIR}/{INPUT_SRPM}")
     return (
         PRELUDE
         + _build_setup(macros, environment)
-        + _install_requirements(repo, requires)
-        + BUILD_USER_SETUP
+        + ("" if source_only else _builddep(repo, srpm, "build requirements"))
         + 'state "Start: rpmbuild"\n'
-        + f'"${{AS_USER[@]}}" rpm -i --define "_topdir {TOPDIR}" {q(f"{BUILDDIR}/{srpm}")} '
-          f'>> "$R/build.log" 2>&1 \\\n'
-        + or_fail("rpmbuild", f"could not unpack {srpm}", EXIT_BUILD)
+        + f'"${{AS_USER[@]}}" rpm -i {srpm} >> "$R/build.log" 2>&1 \\\n'
+        + or_fail("rpmbuild", "could not unpack the SRPM", EXIT_BUILD)
         + f'SPEC=$(ls {TOPDIR}/SPECS/*.spec | head -n 1)\n'
         + ("" if source_only else _dynamic_requirements(repo, target))
-        + f'"${{AS_USER[@]}}" rpmbuild {stage} --target {q(target)} '
-          f'--define "_topdir {TOPDIR}" "$SPEC" >> "$R/build.log" 2>&1 \\\n'
+        + f'"${{AS_USER[@]}}" "${{BUILD_ENV[@]}}" rpmbuild {stage} --target {q(target)} "$SPEC" '
+          '>> "$R/build.log" 2>&1 \\\n'
         + f'    || fail rpmbuild "rpmbuild failed (see build.log)" {EXIT_BUILD}\n'
         + _record_installed("buildroot.tsv")
-        + f'find {TOPDIR}/RPMS {TOPDIR}/SRPMS -name "*.rpm" ! -name "*.nosrc.rpm" '
-          '-exec cp {} "$R/" \\;\n'
+        + f'find {TOPDIR}/RPMS {TOPDIR}/SRPMS -type f -name "*.rpm" ! -name "*.nosrc.rpm" '
+          '-exec cp --no-dereference -- {} "$R/" \\;\n'
         + 'state "Finish: rpmbuild"\n'
     )  # fmt: skip
 
@@ -214,22 +232,30 @@ def build_script(
 SCM_DIR = f"{BUILDDIR}/scm"
 
 
-def checkout_script(*, clone_url: str, ref: str, subdir: str, source_cmd: Sequence[str]) -> str:
+# git never runs a command for a URL (ext::) nor follows one to a local path
+GIT_SAFETY = "-c protocol.ext.allow=never -c protocol.file.allow=never"
+
+
+def checkout_script(*, clone_url: str, ref: str, subdir: str, source_cmd: Sequence[str],
+                    shown_url: Optional[str] = None) -> str:  # fmt: skip
     """Check the package's repository out (the only step with network) and run
-    its source command (`make sources`) in it, as the build user."""
+    its source command (`make sources`) in it, as the build user.  `shown_url`
+    (the URL without its password) is what state.log and errors say."""
+    shown = shown_url or clone_url
     workdir = f"{SCM_DIR}/{subdir}" if subdir else SCM_DIR
     source = " ".join(q(a) for a in source_cmd)
     return (
         PRELUDE
         + BUILD_USER_SETUP
         + f'mkdir -p {SCM_DIR}\n[ ${{#AS_USER[@]}} -gt 0 ] && chown {BUILD_USER}: {SCM_DIR}\n'
-        + say(f"Start: checkout of {clone_url}#{ref}")
+        + say(f"Start: checkout of {shown}#{ref}")
         + 'L="$R/checkout.log"\n'
-        + f'"${{AS_USER[@]}}" git clone --no-checkout {q(clone_url)} {SCM_DIR} >> "$L" 2>&1 \\\n'
-        + or_fail("checkout", f"git clone of {clone_url} failed (see checkout.log)",
+        + f'"${{AS_USER[@]}}" git {GIT_SAFETY} clone --no-checkout -- {q(clone_url)} {SCM_DIR} '
+        + '>> "$L" 2>&1 \\\n'
+        + or_fail("checkout", f"git clone of {shown} failed (see checkout.log)",
                   EXIT_CHECKOUT)
-        + f'cd {SCM_DIR} && "${{AS_USER[@]}}" git checkout --quiet {q(ref)} >> "$L" 2>&1 \\\n'
-        + or_fail("checkout", f"{ref} is not a commit, branch or tag of {clone_url}",
+        + f'cd {SCM_DIR} && "${{AS_USER[@]}}" git checkout --quiet {q(ref)} -- >> "$L" 2>&1 \\\n'
+        + or_fail("checkout", f"{ref} is not a commit, branch or tag of {shown}",
                   EXIT_CHECKOUT)
         + '"${AS_USER[@]}" git rev-parse HEAD > "$R/commit" 2>> "$L"\n'
         + f'cd {q(workdir)} 2>> "$L" \\\n'
@@ -243,26 +269,29 @@ def checkout_script(*, clone_url: str, ref: str, subdir: str, source_cmd: Sequen
 
 
 def srpm_from_checkout_script(*, subdir: str, macros: Mapping[str, str],
-                              environment: Mapping[str, str]) -> str:  # fmt: skip
+                              environment: Mapping[str, str],
+                              source_layout: bool = True) -> str:  # fmt: skip
     """Build the SRPM from the checked out spec (no network).  A SPECS/ and
-    SOURCES/ layout is accepted as kojid's support_rpm_source_layout does."""
+    SOURCES/ layout is accepted when kojid's support_rpm_source_layout is on."""
     checkout = f"{SCM_DIR}/{subdir}" if subdir else SCM_DIR
+    layout = ('if [ -d "$C/SPECS" ]; then SPECDIR="$C/SPECS"; SOURCEDIR="$C/SOURCES"; '
+              'else SPECDIR="$C"; SOURCEDIR="$C"; fi\n') if source_layout else \
+        'SPECDIR="$C"; SOURCEDIR="$C"\n'  # fmt: skip
     return (
         PRELUDE
         + _build_setup(macros, environment)
-        + BUILD_USER_SETUP
         + f'C={q(checkout)}\n'
-        + 'if [ -d "$C/SPECS" ]; then SPECDIR="$C/SPECS"; SOURCEDIR="$C/SOURCES"; '
-          'else SPECDIR="$C"; SOURCEDIR="$C"; fi\n'
+        + layout
         + 'SPECS=("$SPECDIR"/*.spec)\n'
         + '[ ${#SPECS[@]} -eq 1 ] && [ -f "${SPECS[0]}" ] || fail rpmbuild '
           f'"the checkout must hold exactly one spec file, it has ${{#SPECS[@]}}" {EXIT_BUILD}\n'
         + 'state "Start: rpmbuild -bs"\n'
-        + f'"${{AS_USER[@]}}" rpmbuild -bs --define "_topdir {TOPDIR}" '
+        + '"${AS_USER[@]}" "${BUILD_ENV[@]}" rpmbuild -bs '
           '--define "_sourcedir $SOURCEDIR" --define "_specdir $SPECDIR" "${SPECS[0]}" '
           '>> "$R/build.log" 2>&1 \\\n'
         + f'    || fail rpmbuild "rpmbuild -bs failed (see build.log)" {EXIT_BUILD}\n'
         + _record_installed("buildroot.tsv")
-        + f'find {TOPDIR}/SRPMS -name "*.src.rpm" -exec cp {{}} "$R/" \\;\n'
+        + f'find {TOPDIR}/SRPMS -type f -name "*.src.rpm" -exec cp --no-dereference -- {{}} "$R/" '
+          '\\;\n'
         + 'state "Finish: rpmbuild -bs"\n'
     )  # fmt: skip

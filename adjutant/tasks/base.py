@@ -35,6 +35,7 @@ from adjutant.hub.session import Hub, HubError
 from adjutant.runner.outcome import Outcome
 from adjutant.runner.runner import TaskRunner
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
+from adjutant.untrusted import UntrustedDir
 
 
 def task_workdir(config: Config, task_id: int) -> Path:
@@ -104,7 +105,29 @@ class TaskContext:
 
     @property
     def workdir(self) -> Path:
+        """The task's work directory, bound into its containers: what is in it
+        is the container's to write, so the daemon reads it only through
+        adjutant.untrusted."""
         return task_workdir(self.config, self.task_id)
+
+    @property
+    def private_dir(self) -> Path:
+        """The daemon's own files of the task (fetched inputs, results copied
+        out of the work directory before upload), never bound into a container.
+        Removed with the task's worker state."""
+        path = self.memo.path.parent / "files"
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
+    async def in_workdir(self, function: Callable[[UntrustedDir], Any]) -> Any:
+        """Run `function(dir)` on the work directory off the event loop (no file
+        I/O there ever blocks the loop: a FIFO is refused, not waited on)."""
+
+        def call() -> Any:
+            with UntrustedDir(self.workdir) as directory:
+                return function(directory)
+
+        return await asyncio.get_running_loop().run_in_executor(None, call)
 
     def container_spec(
         self,

@@ -22,28 +22,52 @@ from typing import Any, Optional
 
 from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
 from adjutant.buildroot.logs import LogStreamer, upload_path
-from adjutant.buildroot.script import build_script
+from adjutant.buildroot.script import INPUT_SRPM, build_script
 from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
 from adjutant.tasks.base import TaskContext, TaskHandler
 
 LOG_NAMES = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log",
-             "checkout.log", "noarch_rpmdiff.json")  # fmt: skip
+             "checkout.log")  # fmt: skip
 NOARCH_RPMDIFF = "noarch_rpmdiff.json"
 
 
-def write_noarch_rpmdiff(ctx: TaskContext, rpms: Sequence[Path]) -> None:
+def write_noarch_rpmdiff(task_id: int, rpms: Sequence[Path], directory: Path) -> Optional[Path]:
     """koji's rpmdiff hash of each noarch RPM, which the hub's import compares
     across the arches that built it (kojihub check_noarch_rpms).  The hub looks
-    a task's hashes up by the second component of the RPM's path under work/."""
+    a task's hashes up by the second component of the RPM's path under work/.
+    Computed from the daemon's copies of the RPMs, written in its own directory."""
     import koji.rpmdiff
 
     noarch = [p for p in rpms if p.name.endswith(".noarch.rpm")]
     if not noarch:
-        return
+        return None
     hashes = {p.name: koji.rpmdiff.Rpmdiff(str(p), str(p), ignore="S5TN").kojihash()
               for p in noarch}  # fmt: skip
-    key = upload_path(ctx.task_id).split("/")[1]
-    (ctx.workdir / "result" / NOARCH_RPMDIFF).write_text(json.dumps({key: hashes}))
+    key = upload_path(task_id).split("/")[1]
+    path = directory / NOARCH_RPMDIFF
+    path.write_text(json.dumps({key: hashes}))
+    return path
+
+
+# A guard on what a build may leave for upload (kojid has none; a build that
+# leaves more is failed, naming the limit).
+MAX_RESULT_FILES = 1000
+MAX_RESULT_BYTES = 16 * 1024**3
+
+
+async def collect_results(ctx: TaskContext, buildroot: Buildroot, *,
+                          suffix: str = ".rpm") -> list[Path]:  # fmt: skip
+    """The RPMs the build left in result/, each checked to be a plain file and
+    copied to the daemon's own directory: what is uploaded is the copy."""
+    listing = await ctx.in_workdir(lambda d: d.list_regular("result", f"*{suffix}"))
+    bad = {name: why for name, why in listing.refused.items() if name.endswith(suffix)}
+    if bad:
+        raise build_error("; ".join(sorted(bad.values())))
+    if len(listing.files) > MAX_RESULT_FILES:
+        raise build_error(f"the build left {len(listing.files)} RPMs; at most "
+                          f"{MAX_RESULT_FILES} are taken")  # fmt: skip
+    return [await buildroot.copy_result(name, max_size=MAX_RESULT_BYTES)
+            for name in sorted(listing.files)]
 
 
 def task_logs(ctx: TaskContext) -> dict[str, Path]:
@@ -107,7 +131,7 @@ class BuildArchHandler(TaskHandler):
         buildroot = Buildroot(ctx, tag=root, repo_id=repo_id, arch=arch, group="build")
         await buildroot.load()
         srpm_name = Path(pkg).name
-        srpm_path = await fetch_work_file(ctx.config, pkg, ctx.workdir / srpm_name)
+        srpm_path = await fetch_work_file(ctx.config, pkg, ctx.private_dir / srpm_name)
         try:
             srpm = read_srpm(srpm_path)
         except SourceRPMError as exc:
@@ -115,28 +139,32 @@ class BuildArchHandler(TaskHandler):
         refusal = arch_refusal(srpm, arch)
         if refusal:
             raise build_error(refusal)
+        await buildroot.place_input(srpm_path, INPUT_SRPM)
 
         async with streamed_logs(ctx) as streamer:
             try:
                 await buildroot.prepare()
                 script = build_script(
-                    repo=buildroot.repo, srpm=srpm_name, target=arch, macros=buildroot.macros(),
-                    environment=buildroot.environment(), requires=srpm.build_requires,
+                    repo=buildroot.repo, target=arch, macros=buildroot.macros(),
+                    environment=buildroot.environment(),
                 )  # fmt: skip
                 outcome = await buildroot.run("build", "adjutant-build.sh", script)
                 await buildroot.record_installed()
                 if not outcome.ok:
-                    raise buildroot.failure(outcome, f"building {srpm.nvr}")
-                result = ctx.workdir / "result"
-                built = sorted(result.glob("*.rpm"))
+                    raise await buildroot.failure(outcome, f"building {srpm.nvr}")
+                built = await collect_results(ctx, buildroot)
                 rpms = [p for p in built if not p.name.endswith(".src.rpm")]
                 srpms = [p for p in built if p.name.endswith(".src.rpm")] if keep_srpm else []
                 if not rpms:
                     raise build_error(f"rpmbuild of {srpm.nvr} made no binary RPM")
-                write_noarch_rpmdiff(ctx, rpms)
+                rpmdiff = await asyncio.get_running_loop().run_in_executor(
+                    None, write_noarch_rpmdiff, ctx.task_id, rpms, ctx.private_dir)
                 rpm_paths = await upload_results(ctx, rpms)
                 srpm_paths = await upload_results(ctx, srpms)
+                log_paths = await upload_results(ctx, [rpmdiff] if rpmdiff else [])
             finally:
                 await buildroot.expire()
-        return {"rpms": rpm_paths, "srpms": srpm_paths, "logs": streamer.uploaded(),
+        streamer.check()
+        return {"rpms": rpm_paths, "srpms": srpm_paths,
+                "logs": sorted(streamer.uploaded() + log_paths),
                 "brootid": buildroot.brootid}  # fmt: skip

@@ -14,15 +14,22 @@ Both return kojid's shape: {"srpm": path, "logs": [...], "brootid": N,
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
-from adjutant.buildroot.script import build_script, checkout_script, srpm_from_checkout_script
+from adjutant.buildroot.script import (
+    INPUT_SRPM,
+    build_script,
+    checkout_script,
+    srpm_from_checkout_script,
+)
 from adjutant.buildroot.srpm import SourceRPMError, read_srpm
-from adjutant.scm import ScmError, allowed_source_cmd, parse_allowed_scms, parse_scm_url
+from adjutant.runner.spec import Mount
+from adjutant.scm import ScmError, check_scm, parse_scm_url, task_policy_data
 from adjutant.tasks.base import TaskContext, TaskHandler
-from adjutant.tasks.buildarch import streamed_logs, upload_results
+from adjutant.tasks.buildarch import collect_results, streamed_logs, upload_results
 
 
 def repo_id_of(opts: Optional[dict[str, Any]]) -> int:
@@ -32,11 +39,23 @@ def repo_id_of(opts: Optional[dict[str, Any]]) -> int:
     return int(repo_id)
 
 
-def the_srpm(ctx: TaskContext) -> Path:
-    made = sorted((ctx.workdir / "result").glob("*.src.rpm"))
+async def the_srpm(ctx: TaskContext, buildroot: Buildroot) -> Path:
+    """The one SRPM the step left, copied out of the work directory (checked)."""
+    made = await collect_results(ctx, buildroot, suffix=".src.rpm")
     if len(made) != 1:
         raise build_error(f"expected one SRPM from the build, found {len(made)}")
     return made[0]
+
+
+def credentials_mounts(config: Any) -> list[Mount]:
+    """kojid's scm_credentials_dir, read-only at /credentials in the checkout
+    step only (never in a build that runs the packager's spec)."""
+    if config.scm_credentials_dir is None:
+        return []
+    return [Mount(str(config.scm_credentials_dir), "/credentials", read_only=True)]
+
+
+COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
 class RebuildSRPMHandler(TaskHandler):
@@ -50,7 +69,7 @@ class RebuildSRPMHandler(TaskHandler):
                               group="srpm-build")  # fmt: skip
         await buildroot.load()
         name = Path(srpm).name
-        local = await fetch_work_file(ctx.config, srpm, ctx.workdir / "source" / name)
+        local = await fetch_work_file(ctx.config, srpm, ctx.private_dir / name)
         try:
             header = read_srpm(local)
         except SourceRPMError as exc:
@@ -58,15 +77,16 @@ class RebuildSRPMHandler(TaskHandler):
         async with streamed_logs(ctx) as streamer:
             try:
                 await buildroot.prepare()
-                script = build_script(repo=buildroot.repo, srpm=f"source/{name}", target="noarch",
+                await buildroot.place_input(local, INPUT_SRPM)
+                script = build_script(repo=buildroot.repo, target="noarch",
                                       macros=buildroot.macros(),
-                                      environment=buildroot.environment(), requires=(),
+                                      environment=buildroot.environment(),
                                       source_only=True)  # fmt: skip
                 outcome = await buildroot.run("srpm", "adjutant-srpm.sh", script)
                 await buildroot.record_installed()
                 if not outcome.ok:
-                    raise buildroot.failure(outcome, f"rebuilding {header.nvr}")
-                [uploaded] = await upload_results(ctx, [the_srpm(ctx)])
+                    raise await buildroot.failure(outcome, f"rebuilding {header.nvr}")
+                [uploaded] = await upload_results(ctx, [await the_srpm(ctx, buildroot)])
             finally:
                 await buildroot.expire()
         return {"srpm": uploaded, "logs": streamer.uploaded(), "brootid": buildroot.brootid,
@@ -83,32 +103,42 @@ class BuildSRPMFromSCMHandler(TaskHandler):
         config = ctx.config
         try:
             scm = parse_scm_url(url, allow_password=config.allow_password_in_scm_url)
-            source_cmd: tuple[str, ...] = ()
-            if config.allowed_scms_use_config:
-                source_cmd = allowed_source_cmd(scm, parse_allowed_scms(config.allowed_scms)) or ()
+            extra = (await task_policy_data(ctx.hub, ctx.task_id, opts)
+                     if config.allowed_scms_use_policy else None)  # fmt: skip
+            permission = await check_scm(scm, allowed_scms=config.allowed_scms,
+                                         use_config=config.allowed_scms_use_config,
+                                         use_policy=config.allowed_scms_use_policy,
+                                         hub=ctx.hub, policy_extra=extra)  # fmt: skip
         except ScmError as exc:
             raise build_error(str(exc)) from None
+        source_cmd = permission.source_cmd or ()
         buildroot = Buildroot(ctx, tag=build_tag, repo_id=repo_id_of(opts), arch="noarch",
                               group="srpm-build")  # fmt: skip
         await buildroot.load()
         async with streamed_logs(ctx) as streamer:
             try:
                 await buildroot.prepare()
-                checkout = checkout_script(clone_url=scm.clone_url, ref=scm.ref,
-                                           subdir=scm.subdir, source_cmd=source_cmd)  # fmt: skip
-                path = buildroot.write_script("adjutant-checkout.sh", checkout)
+                checkout = checkout_script(clone_url=scm.clone_url, shown_url=scm.safe_url,
+                                           ref=scm.ref, subdir=scm.subdir,
+                                           source_cmd=source_cmd)  # fmt: skip
+                path = await buildroot.write_script("adjutant-checkout.sh", checkout)
                 outcome = await ctx.run_container(
-                    "checkout", buildroot.spec(["/bin/bash", path], network=True))
+                    "checkout", buildroot.spec(["/bin/bash", path], network=True,
+                                               extra_mounts=credentials_mounts(config)))
                 if not outcome.ok:
-                    raise buildroot.failure(outcome, f"checking out {url}")
-                commit = (ctx.workdir / "result" / "commit").read_text().strip()
-                script = srpm_from_checkout_script(subdir=scm.subdir, macros=buildroot.macros(),
-                                                   environment=buildroot.environment())  # fmt: skip
+                    raise await buildroot.failure(outcome, f"checking out {scm.safe_url}")
+                commit = (await buildroot.read_result("commit", max_size=200)).strip()
+                if not COMMIT.match(commit):
+                    raise build_error(f"the checkout of {scm.safe_url} named no commit")
+                script = srpm_from_checkout_script(
+                    subdir=scm.subdir, macros=buildroot.macros(),
+                    environment=buildroot.environment(),
+                    source_layout=config.support_rpm_source_layout)  # fmt: skip
                 outcome = await buildroot.run("srpm", "adjutant-srpm.sh", script)
                 await buildroot.record_installed()
                 if not outcome.ok:
-                    raise buildroot.failure(outcome, f"building the SRPM of {url}")
-                [uploaded] = await upload_results(ctx, [the_srpm(ctx)])
+                    raise await buildroot.failure(outcome, f"building the SRPM of {scm.safe_url}")
+                [uploaded] = await upload_results(ctx, [await the_srpm(ctx, buildroot)])
             finally:
                 await buildroot.expire()
         return {"srpm": uploaded, "logs": streamer.uploaded(), "brootid": buildroot.brootid,

@@ -31,9 +31,12 @@ from typing import Any, Optional
 from adjutant.buildroot.core import BuildrootServices
 from adjutant.config import Config
 from adjutant.errors import AdjutantError
+from adjutant.hub import answers
+from adjutant.hub.answers import MalformedAnswer
 from adjutant.hub.results import CLOSE, FAIL, Outbox, encode_failure, encode_result, failure_text
 from adjutant.hub.session import Hub, HubError
 from adjutant.runner.runner import TaskRunner
+from adjutant.scm import hide_password
 from adjutant.tasks import handler_table
 from adjutant.tasks.base import Memo, TaskContext, TaskHandler, task_workdir
 from adjutant.untrusted import remove_tree
@@ -73,7 +76,8 @@ class RunningTask:
 def describe(task_id: int, method: str, params: list[Any]) -> str:
     """What `systemctl status` shows for the task's unit."""
     shown = " ".join(str(p) for p in params if not isinstance(p, dict))
-    return f"Koji task {task_id}: {method} {shown}"[:200].rstrip()
+    # unit properties are world-readable: an SCM URL's password never gets there
+    return hide_password(f"Koji task {task_id}: {method} {shown}")[:200].rstrip()
 
 
 class Worker:
@@ -108,8 +112,13 @@ class Worker:
         while not stop.is_set():
             try:
                 taken = await self.poll()
-            except HubError as exc:
+            except (HubError, MalformedAnswer) as exc:
                 log.warning("%s; trying again in %s s", exc, self.config.sleeptime)
+                taken = False
+            except (TypeError, KeyError, ValueError, AttributeError) as exc:
+                # a hub answer of a shape no check foresaw: one line, not a crash
+                log.error("poll failed on a hub answer: %s: %s; trying again in %s s",
+                          type(exc).__name__, exc, self.config.sleeptime)  # fmt: skip
                 taken = False
             if taken:
                 continue
@@ -151,14 +160,17 @@ class Worker:
         outage wakes the task calls waiting in koji's retries."""
         await self.update_tasks()
         await self.deliver_outbox()
-        self.host_info = await self.hub.probe("host.getHost")
+        self.host_info = answers.mapping("host.getHost",
+                                         await self.hub.probe("host.getHost"))  # fmt: skip
         self.readiness = self.check_ready()
         await self.hub.probe("host.updateHost", self.task_load, self.readiness.ready,
                             data=self.host_data())  # fmt: skip
         if not self.readiness.ready:
             log.debug("not ready: %s", self.readiness.reason)
             return False
-        for task in await self.hub.probe("host.getTasks"):
+        offered = answers.task_list("host.getTasks", await self.hub.probe("host.getTasks"),
+                                    ("state", "method"))  # fmt: skip
+        for task in offered:
             if task["id"] in self.tasks:
                 log.info("task %s was reassigned while we run it", task["id"])
                 continue
@@ -182,7 +194,9 @@ class Worker:
         )  # fmt: skip
 
     async def update_tasks(self) -> None:
-        host_tasks = await self.hub.probe("host.getHostTasks")
+        host_tasks = answers.task_list("host.getHostTasks",
+                                       await self.hub.probe("host.getHostTasks"),
+                                       ("weight",))  # fmt: skip
         open_here = {int(t["id"]): t for t in host_tasks}
         self.task_load = sum(float(t["weight"]) for t in host_tasks if not t.get("waiting"))
         await self._resume_or_free(open_here)
@@ -213,7 +227,8 @@ class Worker:
             running = self.tasks[task_id]
             if running.finished:
                 continue
-            info = await self.hub.probe("getTaskInfo", task_id)
+            info = answers.optional_mapping("getTaskInfo", await self.hub.probe(
+                "getTaskInfo", task_id), ("state", "host_id"))  # fmt: skip
             if info is None:
                 await self.abandon(task_id, "the hub no longer knows it")
             elif info["state"] == self.states["CANCELED"]:
@@ -242,9 +257,10 @@ class Worker:
             await self.hub.probe("host.refuseTask", task_id, soft=False,
                                 msg=f"adjutant has no handler for method {method}")  # fmt: skip
             return False
-        info = await self.hub.probe("getTaskInfo", task_id, request=True)
+        info = answers.optional_mapping("getTaskInfo", await self.hub.probe(
+            "getTaskInfo", task_id, request=True))  # fmt: skip
         params = (info or {}).get("request")
-        if params is None:
+        if not isinstance(params, list):
             log.warning("task %s has no request; leaving it", task_id)
             return False
         if not handler_class.check_host(self.host_info, params):

@@ -566,6 +566,18 @@ class HubAdmin(BuildsAdmin):
         with self._tx():
             return state.cancel_task(self.conn, task_id, recurse=True)
 
+    def mangle(self, method: str, answer: Any, times: int = 1) -> None:
+        """Fault injection (not Koji): the next `times` answers to `method` are
+        `answer` instead (None, a string id, a dict missing keys ...)."""
+        with self._tx():
+            self.conn.execute("INSERT OR REPLACE INTO mangled_answers (method, answer, remaining)"
+                              " VALUES (?, ?, ?)", (method, json.dumps(answer), times))
+
+    def mangled_left(self, method: str) -> int:
+        row = self.conn.execute("SELECT remaining FROM mangled_answers WHERE method = ?",
+                                (method,)).fetchone()
+        return int(row[0]) if row else 0
+
     def set_task(self, task_id: int, **fields: Any) -> None:
         """Set task columns directly (e.g. create_ts to age a task)."""
         allowed = {"state", "host_id", "priority", "weight", "arch", "waiting", "awaited",

@@ -148,6 +148,14 @@ CREATE TABLE IF NOT EXISTS sys (
     name TEXT PRIMARY KEY,
     value TEXT
 );
+-- Not Koji: a test's fault injection.  The next `remaining` answers to
+-- `method` are replaced by `answer` (JSON), after the call ran as usual: a
+-- broken hub, a proxy mangling replies.  Empty unless a test asks.
+CREATE TABLE IF NOT EXISTS mangled_answers (
+    method TEXT PRIMARY KEY,
+    answer TEXT NOT NULL,
+    remaining INTEGER NOT NULL
+);
 -- RPM builds (tests/hub/builds.py).  Koji's versioned tables (tag_config,
 -- tag_extra, tag_external_repos) keep create_event/revoke_event as in Koji, so
 -- that getTag/getBuildConfig/getExternalRepoList at a repo's event see the tag

@@ -38,7 +38,7 @@ SLOW_SETUP = Package(name="slow-setup", extra=(
 class Site:
     """The hub, its tag and repo, and the daemon, shared by this module's tests."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *, hostile: bool = False) -> None:
         from tests.hub.admin import HubAdmin, HubProcess
 
         self.tmp = tmp
@@ -56,6 +56,8 @@ class Site:
             self.admin.import_rpm(path)  # the source rpm (its build) first
         # plays the host of parent tasks (kojid's build task) in the cancel tests
         self.admin.add_host(OTHER_HOST, arches=("x86_64", "noarch"), capacity=20.0)
+        if hostile:
+            self._add_hostile_packages(tmp / "packages")
         for path in sorted(self.packages.repo_srpms) + sorted(self.packages.rpms):
             self.admin.import_rpm(path)
         names = [f"{p.name[:-len('.rpm')]}" for p in self.packages.rpms]
@@ -71,8 +73,33 @@ class Site:
         self.workdir = tmp / "work"
         self.daemon = Daemon(write_config(
             tmp, self.hub, topdir=self.topdir, maxjobs=10, workdir=self.workdir,
-            allowed_scms="10.88.0.1*:/*", adjutant={"buildroot_cache_images": CACHE_LIMIT}))
+            # a deny entry first, as sites keep forks out (the hostile SCM test)
+            allowed_scms="!10.88.0.1*:/forks/* 10.88.0.1*:/*",
+            adjutant={"buildroot_cache_images": CACHE_LIMIT}))
         self.daemon.start()
+
+    def _add_hostile_packages(self, workdir: Path) -> None:
+        """The hostile set (tests/integration/hostile.py): two in the repo, the
+        rest SRPMs to build; and the host secret they try to get out."""
+        from tests.integration import hostile
+
+        for package in hostile.REPO_PACKAGES:
+            made = rpmbuild(package.spec(), workdir)
+            self.packages.rpms += [p for p in made if not p.name.endswith(".src.rpm")]
+            self.packages.repo_srpms += [p for p in made if p.name.endswith(".src.rpm")]
+        for package in hostile.SRPMS:
+            [srpm] = rpmbuild(package.spec(), workdir, binary=False)
+            self.packages.srpms[package.name] = srpm
+        # an RPM whose %post would run as root, carried as the SRPM's Source1
+        payload = next(p for p in rpmbuild(Package(name="evil-payload").spec(), workdir)
+                       if p.name.endswith(".noarch.rpm"))  # fmt: skip
+        shutil.copy(payload, workdir / "rpmbuild" / "SOURCES" / payload.name)
+        [srpm] = rpmbuild(hostile.GENERATED_PATH.spec(), workdir, binary=False)
+        self.packages.srpms[hostile.GENERATED_PATH.name] = srpm
+        secret = Path(hostile.HOST_SECRET)
+        secret.parent.mkdir(parents=True, exist_ok=True)
+        secret.write_text(hostile.SECRET_TEXT + "\n")
+        secret.chmod(0o600)
 
     def close(self) -> None:
         self.daemon.stop()

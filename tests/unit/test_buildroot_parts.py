@@ -166,9 +166,8 @@ def test_scripts_are_valid_bash_and_quote_what_they_are_given():
     hostile = "x'; rm -rf / #"
     scripts = [
         prepare_script(repo=repo, group="build", packages=["bash", hostile]),
-        build_script(repo=repo, srpm="foo-1.src.rpm", target="x86_64",
-                     macros={"dist": ".fc40", "evil": hostile}, environment={"E": hostile},
-                     requires=["libfoo-devel >= 1.2", hostile]),
+        build_script(repo=repo, target="x86_64",
+                     macros={"dist": ".fc40", "evil": hostile}, environment={"E": hostile}),
         checkout_script(clone_url="https://h/r.git", ref=hostile, subdir="", source_cmd=["make"]),
     ]
     for script in scripts:
@@ -177,6 +176,27 @@ def test_scripts_are_valid_bash_and_quote_what_they_are_given():
     assert "--repofrompath=koji,file:///mnt/koji/repos/f40-build/7/x86_64 --repo=koji" \
         in scripts[0]
     assert "--network" not in scripts[1]
+
+
+def test_requirements_are_never_arguments_of_roots_dnf():
+    """The BuildRequires are read by `dnf builddep` from the SRPM's header (a
+    file of ours under a fixed name); the tag's macros and environment reach
+    only the build user's rpmbuild, never root's rpm or dnf."""
+    repo = Repo("file:///mnt/koji/repos/f40-build/7/x86_64")
+    script = build_script(repo=repo, target="x86_64", macros={"__dnf": "/tmp/evil"},
+                          environment={"LD_PRELOAD": "/tmp/evil.so"})  # fmt: skip
+    dnf_lines = [line for line in script.splitlines() if line.lstrip().startswith("dnf ")]
+    assert len(dnf_lines) == 2  # the SRPM's requirements, and each generated round's
+    assert all(" builddep /builddir/adjutant-" in line for line in dnf_lines)
+    assert all(line.rstrip(" \\").endswith('"$R/root.log" 2>&1') for line in dnf_lines)
+    assert "/etc/rpm" not in script and "export LD_PRELOAD" not in script
+    assert "LD_PRELOAD=/tmp/evil.so" in script.split("BUILD_ENV=(env ")[1].split(")")[0]
+    for line in script.splitlines():
+        if "rpmbuild " in line and "state " not in line and "fail " not in line:
+            assert line.lstrip().startswith('"${AS_USER[@]}" "${BUILD_ENV[@]}" rpmbuild')
+    # no fallback to root: an image that cannot give the build user fails
+    assert "adjutant never builds as root" in script
+    assert "--no-new-privs" in script and "--bounding-set=-all" in script
 
 
 @pytest.mark.parametrize("text", ["x'; echo INJECTED; '", "$(echo INJECTED)",
@@ -227,7 +247,7 @@ def test_missing_packages_are_named_from_dnfs_log(tmp_path: Path):
     log.write_text("Last metadata expiration check\nNo match for argument: libnope-devel\n"
                    "Error: Unable to find a match: libnope-devel\n"
                    " - nothing provides libz.so.1()(64bit) needed by foo-1-1.x86_64\n")
-    assert missing_packages(log) == ["no package provides libnope-devel",
+    assert missing_packages(log.read_text()) == ["no package provides libnope-devel",
                                      "no package provides libz.so.1()(64bit)"]
 
 

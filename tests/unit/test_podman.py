@@ -17,7 +17,8 @@ def test_task_run_argv_is_exact_and_ordered():
     assert argv == [
         "/usr/bin/podman", "run", "--rm", "--replace", "--name", "adjutant-task-12345",
         "--label", "io.adjutant.task=12345", "--init", "--cgroups=split",
-        "--log-driver=passthrough", "--pids-limit=-1", "--pull=never", "--network=none",
+        "--log-driver=passthrough", "--pids-limit=-1", "--pull=never",
+        "--security-opt=no-new-privileges", "--cap-drop=NET_BIND_SERVICE", "--network=none",
         "--volume", "/var/tmp/koji/tasks/5/12345:/builddir:rw",
         "--volume", "/mnt/koji/repos:/repos:ro",
         "--env-file", "/var/lib/adjutant/tasks/12345/container.env",

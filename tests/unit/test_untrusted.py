@@ -512,3 +512,15 @@ def test_remove_tree_refuses_a_link_itself(tmp_path: Path, work: Path, monkeypat
     with pytest.raises(OSError):
         remove_tree(link)
     assert (work / "result" / "build.log").read_bytes() == LOG
+
+
+def test_a_log_streamer_reads_nothing_until_result_exists_and_refuses_links(tmp_path):
+    from adjutant.buildroot.logs import read_chunk
+
+    assert read_chunk(tmp_path / "result" / "build.log", 0) == b""
+    (tmp_path / "result").mkdir()
+    (tmp_path / "result" / "build.log").write_text("line\n")
+    assert read_chunk(tmp_path / "result" / "build.log", 2) == b"ne\n"
+    (tmp_path / "result" / "root.log").symlink_to("/etc/hostname")
+    with pytest.raises(UntrustedFileError, match=r"root\.log is a symbolic link"):
+        read_chunk(tmp_path / "result" / "root.log", 0)

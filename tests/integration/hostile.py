@@ -1,0 +1,81 @@
+"""Packages a hostile packager could submit (the hostile-builds issue), and
+the host secret they go after.
+
+Two of them are in the tag's repo, so that a build can pull them in as a
+BuildRequires and have their scriptlets run as root inside its container:
+`evil-links` plants a symlink to the host's client certificate, a FIFO and a
+hard link among the task's result files, where the root daemon reads; and
+`evil-suid` installs a setuid-root copy of bash for the build user.  The
+others are SRPMs to build, each an attack on a different door.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from tests.integration.rpmrepo import Package
+
+# In the test host (the daemon's side), made by the test site: what a hostile
+# build must never get out.  A symlink inside the container names this path.
+HOST_SECRET = "/etc/kojid/adjutant-test-client.pem"
+SECRET_TEXT = "-----BEGIN PRIVATE KEY----- adjutant test secret, must never reach the hub"
+
+RESULT = "/builddir/result"
+
+# rpm.execute runs a program without a shell (the image has no RPM for /bin/sh)
+EVIL_LINKS = Package(name="evil-links", extra=textwrap.dedent(f"""\
+    %post -p <lua>
+    rpm.execute("/bin/ln", "-sfn", "{HOST_SECRET}", "{RESULT}/installed_pkgs.log")
+    rpm.execute("/bin/ln", "-sfn", "{HOST_SECRET}", "{RESULT}/hostile-links-1.0-1.adj1.noarch.rpm")
+    rpm.execute("/usr/bin/mkfifo", "{RESULT}/checkout.log")
+    os.remove("{RESULT}/hw_info.log")
+    rpm.execute("/bin/ln", "/builddir/adjutant-build.sh", "{RESULT}/hw_info.log")
+    """))  # fmt: skip
+
+EVIL_SUID = Package(name="evil-suid", extra=textwrap.dedent("""\
+    %post -p <lua>
+    rpm.execute("/bin/mkdir", "-p", "/usr/local/bin")
+    rpm.execute("/bin/cp", "/bin/bash", "/usr/local/bin/rootsh")
+    rpm.execute("/bin/chmod", "4755", "/usr/local/bin/rootsh")
+    """))  # fmt: skip
+
+REPO_PACKAGES = (EVIL_LINKS, EVIL_SUID)
+
+# Its %post plants the links as root: the daemon must refuse each file
+HOSTILE_LINKS = Package(name="hostile-links", build_requires=("evil-links",))
+
+# The build user tries the setuid-root shell, and says who it is
+HOSTILE_SUID = Package(
+    name="hostile-suid", build_requires=("evil-suid",),
+    extra="%global parse_uid %(id -u)\n",
+    build=textwrap.dedent("""\
+        echo "PARSE UID %{parse_uid}"
+        echo "BUILD UID $(id -u)"
+        ls -l /usr/local/bin/rootsh
+        echo "SETUID SHELL EUID $(/usr/local/bin/rootsh -p -c 'id -u')"
+        cat /proc/self/status | grep -E '^(Uid|CapEff|NoNewPrivs)'
+        """),
+)  # fmt: skip
+
+# Requirements that root's `dnf install` would take as a local package file
+PATH_REQUIRES = Package(
+    name="path-requires",
+    build_requires=("/mnt/koji/packages/evil/1.0/1/noarch/evil-1.0-1.noarch.rpm",),
+)
+# ... and one %generate_buildrequires emits: the path of an RPM the build has
+# (its own Source1, an RPM whose %post would run as root)
+GENERATED_PATH = Package(
+    name="generated-path",
+    extra=textwrap.dedent("""\
+        Source1: evil-payload-1.0-1.noarch.rpm
+        %generate_buildrequires
+        echo %{SOURCE1}
+        """),
+)
+
+# The tag's environment and macros, aimed at root's steps: they reach rpmbuild only
+PRELOAD_ENV = {"rpm.env.LD_PRELOAD": "/nonexistent/adjutant-preload.so",
+               "rpm.macro._dbpath": "/nonexistent-rpmdb"}
+PLAIN = Package(name="plain-build", build="echo LD_PRELOAD=$LD_PRELOAD")
+
+SRPMS = (HOSTILE_LINKS, HOSTILE_SUID, PATH_REQUIRES, PLAIN)

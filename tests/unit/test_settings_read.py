@@ -1,0 +1,33 @@
+"""Every setting the docs describe is read by code (or says it is not used)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from adjutant.config import NOT_YET, UNUSED, Config
+
+PACKAGE = Path(__file__).resolve().parents[2] / "adjutant"
+
+
+def test_every_documented_setting_is_read_somewhere():
+    code = "\n".join(p.read_text() for p in sorted(PACKAGE.rglob("*.py"))
+                     if p.name != "config.py")  # fmt: skip
+    unread = []
+    for field in dataclasses.fields(Config):
+        doc = field.metadata.get("doc", "")
+        if doc in (UNUSED, NOT_YET) or "not used" in doc or "ignored" in doc:
+            continue
+        if not re.search(rf"\.{field.name}\b", code):
+            unread.append(field.name)
+    assert unread == [], f"documented but read by no code: {unread}"
+
+
+def test_settings_marked_unused_are_really_unread():
+    """A setting marked unused that code reads has a wrong doc."""
+    code = "\n".join(p.read_text() for p in sorted(PACKAGE.rglob("*.py"))
+                     if p.name != "config.py")  # fmt: skip
+    for field in dataclasses.fields(Config):
+        if field.metadata.get("doc") in (UNUSED, NOT_YET):
+            assert not re.search(rf"config\.{field.name}\b", code), field.name
