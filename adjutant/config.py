@@ -95,6 +95,14 @@ def _parse_io_weight(text: str) -> int:
     return value
 
 
+def _parse_userns(text: str) -> str:
+    """podman --userns for build containers: auto[:options], or empty for none."""
+    value = text.strip()
+    if value and not (value == "auto" or value.startswith("auto:")):
+        raise ValueError(f"{text!r} is not auto or auto:size=N (or empty for none)")
+    return value
+
+
 def _parse_word(text: str) -> str:
     value = text.strip()
     if not value or any(c.isspace() for c in value):
@@ -404,7 +412,7 @@ class Config:
     )  # fmt: skip
     mockhost: str = setting(
         "koji-linux-gnu", section=KOJID, parse=_parse_text, kind="text",
-        doc="%_host of the RPMs built here.",
+        doc="The vendor-os part of %_host: kojid sets %_host to <target arch>-<mockhost>.",
     )  # fmt: skip
     chroot_tmpdir: str = setting(
         "/chroot_tmpdir", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
@@ -503,6 +511,22 @@ class Config:
     task_image: str = setting(
         "localhost/adjutant-buildroot:latest", section=ADJUTANT, parse=_parse_word,
         kind="image reference", doc="The image a task runs in when nothing chooses another.",
+    )  # fmt: skip
+    task_log_max_size: int = setting(
+        1024**3, section=ADJUTANT, parse=parse_size, kind="size",
+        doc="The most of one task log that is kept and sent: the copy of the unit's "
+            "journal (container.log) stops there, and each log reaches the hub up to "
+            "there, both with a closing note saying so (journalctl -u keeps the rest, within "
+            "journald's own limits).",
+    )  # fmt: skip
+    build_userns: str = setting(
+        "auto:size=65536", section=ADJUTANT, parse=_parse_userns, kind="podman --userns",
+        doc="The user namespace of build containers.  auto:size=N gives each container a "
+            "range of subordinate uids of its own (podman takes them from the containers "
+            "entry of /etc/subuid and /etc/subgid), so neither container root nor the build "
+            "user is a host account and two builds never share a uid; the task's work "
+            "directory is handed to that range (podman's :U).  Empty runs builds in the "
+            "host's user namespace (not recommended: container root is host root).",
     )  # fmt: skip
     task_memory_max: Optional[int] = setting(
         None, section=ADJUTANT, parse=_parse_optional_size, kind="size",

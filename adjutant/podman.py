@@ -24,6 +24,10 @@ def mount_options(mounts: Sequence[Mount]) -> list[str]:
     options = []
     for mount in mounts:
         mode = "ro" if mount.read_only else "rw"
+        if mount.chown:
+            mode += ",U"
+        if mount.selinux:
+            mode += f",{mount.selinux}"
         options += ["--volume", f"{mount.source}:{mount.target}:{mode}"]
     return options
 
@@ -46,6 +50,7 @@ def task_run_argv(
     network: bool = False,
     pull: str = "never",
     keep: bool = False,
+    userns: Optional[str] = None,
 ) -> list[str]:
     """The `podman run` argv a task unit executes.  With `keep`, the container
     stays after it exits (to be committed as an image by the next step)."""
@@ -74,6 +79,8 @@ def task_run_argv(
         "--security-opt=no-new-privileges",
         "--cap-drop=NET_BIND_SERVICE",
     ]  # fmt: skip
+    if userns:
+        argv.append(f"--userns={userns}")
     argv += network_options(network=network)
     argv += mount_options(mounts)
     if env_file is not None:

@@ -112,6 +112,27 @@ def repo_arch(arch: str, tag_arches: list[str]) -> str:
     return tag_arches[0]
 
 
+def selinux_enabled() -> bool:
+    """Whether this host has SELinux on (its filesystem is mounted)."""
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def build_mounts(*, workdir: Path, repo_dir: Path, packages: Optional[Path], chown: bool,
+                 selinux: bool) -> list[Mount]:  # fmt: skip
+    """What a build container sees of the host: its work directory (read-write,
+    its own), the tag's repo and the packages the repo's toplink points into
+    (read-only, at their own paths).  With SELinux on, the work directory is
+    relabelled private to the container (Z) and the repo shared (z); packages/
+    is far too big to relabel on every build: label it once for containers
+    (container_ro_file_t; virt_use_nfs on an NFS /mnt/koji), see the README."""
+    mounts = [Mount(str(workdir), BUILDDIR, read_only=False, chown=chown,
+                    selinux="Z" if selinux else None),
+              Mount(str(repo_dir), str(repo_dir), selinux="z" if selinux else None)]  # fmt: skip
+    if packages is not None:
+        mounts.append(Mount(str(packages), str(packages)))
+    return mounts
+
+
 class Buildroot:
     def __init__(self, ctx: TaskContext, *, tag: Any, repo_id: int, arch: str, group: str,
                  network: bool = False) -> None:  # fmt: skip
@@ -145,8 +166,13 @@ class Buildroot:
         return self.config.topdir / "repos" / self.tag_name / str(self.repo_id)
 
     @property
+    def repo_arch(self) -> str:
+        """The repo's directory arch: the buildroot's canonical arch."""
+        return self.br_arch
+
+    @property
     def repo(self) -> Repo:
-        return Repo(url=f"file://{self.repo_dir / self.br_arch}")
+        return Repo(url=f"file://{self.repo_dir / self.repo_arch}")
 
     async def load(self) -> None:
         import koji
@@ -171,17 +197,26 @@ class Buildroot:
                 [koji.canonArch(a) for a in arches]:  # fmt: skip
             raise build_error(f"tag {self.tag_name} does not build for {self.arch} "
                               f"(arches: {' '.join(arches)})")  # fmt: skip
-        self.br_arch = repo_arch(self.arch, arches)
-        if not (self.repo_dir / self.br_arch / "repodata").is_dir():
-            raise build_error(f"repo {self.repo_id} of tag {self.tag_name} for {self.br_arch} "
-                              f"is not under topdir ({self.repo_dir / self.br_arch})")  # fmt: skip
+        # kojid's BuildRoot: the buildroot (and its repo directory, which the hub
+        # writes by canonical arch: i686 -> i386) is the canonical arch
+        self.br_arch = koji.canonArch(repo_arch(self.arch, arches))
+        if not (self.repo_dir / self.repo_arch / "repodata").is_dir():
+            raise build_error(f"repo {self.repo_id} of tag {self.tag_name} for "
+                              f"{self.repo_arch} is not under topdir "
+                              f"({self.repo_dir / self.repo_arch})")  # fmt: skip
 
     @property
     def extra(self) -> dict[str, Any]:
         return dict(self.build_config.get("extra") or {})
 
+    @property
+    def target_arch(self) -> str:
+        """The arch rpmbuild builds for: the task's, or for noarch the buildroot's."""
+        return self.arch if self.arch != "noarch" else self.br_arch
+
     def macros(self) -> dict[str, str]:
-        return build_macros(self.extra, self.config, tag=self.tag_name)
+        return build_macros(self.extra, self.config, tag=self.tag_name,
+                            target_arch=self.target_arch)  # fmt: skip
 
     def environment(self) -> dict[str, str]:
         return build_environment(self.extra, tag=self.tag_name)
@@ -218,26 +253,31 @@ class Buildroot:
 
     # ---- containers -------------------------------------------------------------------
 
-    def mounts(self) -> list[Mount]:
-        mounts = [Mount(str(self.ctx.workdir), BUILDDIR, read_only=False),
-                  Mount(str(self.repo_dir), str(self.repo_dir))]  # fmt: skip
+    def mounts(self, *, userns: bool) -> list[Mount]:
         packages = self.config.topdir / "packages"
-        if packages.is_dir():
-            # Koji's repos point into packages/ through their toplink
-            mounts.append(Mount(str(packages), str(packages)))
-        return mounts
+        return build_mounts(workdir=self.ctx.workdir, repo_dir=self.repo_dir,
+                            packages=packages if packages.is_dir() else None,
+                            chown=userns, selinux=selinux_enabled())  # fmt: skip
 
     def spec(self, command: Any, *, action: str = "run", image: Optional[str] = None,
              limits: Optional[ResourceLimits] = None, network: Optional[bool] = None,
              extra_mounts: Sequence[Mount] = ()) -> TaskSpec:  # fmt: skip
-        """A container step of this task: by default the build image, no network."""
+        """A container step of this task: by default the build image, no network.
+
+        The steps that run the packager's content (run: checkout, SRPM, build)
+        get a user namespace of their own (build_userns).  The group buildroot's
+        preparation (keep, then commit) does not: it runs only the tag's group
+        packages, and podman commits a user-namespace container's copied-up
+        directories with the namespace's host uids, which no later container
+        could write."""
         runs = action in ("run", "keep")
-        mounts = [*self.mounts(), *extra_mounts] if runs else []
+        userns = (self.config.build_userns or None) if action == "run" else None
+        mounts = [*self.mounts(userns=bool(userns)), *extra_mounts] if runs else []
         return self.ctx.container_spec(
             command, image=image or self.cached_image, mounts=mounts,
             network=self.network if network is None else network,
             limits=limits or self.build_limits(), workdir=BUILDDIR if runs else None,
-            action=action,
+            action=action, userns=userns,
         )  # fmt: skip
 
     def build_limits(self) -> ResourceLimits:
@@ -346,11 +386,11 @@ class Buildroot:
         """An `rpm -qa` listing as the hub takes it: ids, external repos marked,
         rpms that did not come from the tag's repo left out (and noted)."""
         if self._rpm_ids is None:
-            self._rpm_ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
+            self._rpm_ids = read_rpmlist_ids(self.repo_dir / self.repo_arch / "rpmlist.jsonl")
             tag_id, event = self.repo_info["tag_id"], self.repo_info["create_event"]
             self._external_repos = await self.ctx.memo.once("external_repos", lambda: (
                 self.ctx.hub.call("getExternalRepoList", tag_id, event=event)))  # fmt: skip
-            self._origins = (read_pkgorigins(self.repo_dir / self.br_arch)
+            self._origins = (read_pkgorigins(self.repo_dir / self.repo_arch)
                              if self._external_repos else None)  # fmt: skip
         listed, foreign = classify_rpms(
             parse_rpm_list(listing), ids=self._rpm_ids, external_repos=self._external_repos,
@@ -392,8 +432,12 @@ class Buildroot:
         if status in (EXIT_DEPS, EXIT_SETUP):
             root_log = await self.result_text("root.log")
             missing = missing_packages(root_log)
+            said = [line[len("adjutant: "):] for line in outcome.log_tail
+                    if line.startswith("adjutant: ")]  # the script's own words
             reason = ("could not install the build requirements" if status == EXIT_DEPS
                       else f"could not set up the buildroot ({what})")  # fmt: skip
+            if status == EXIT_SETUP and said:
+                reason += f": {said[-1]}"
             if missing:
                 reason += ": " + "; ".join(missing)
             return build_error(reason + tail_text(root_log))

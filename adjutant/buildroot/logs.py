@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from adjutant.hub.session import Hub, HubError
+from adjutant.runner.journal import log_cap_note
 from adjutant.untrusted import MissingFileError, UntrustedDir, UntrustedFileError
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def adler32_hex(data: bytes) -> str:
 
 class LogStreamer:
     def __init__(self, hub: Hub, task_id: int, files: Callable[[], dict[str, Path]], *,
-                 on_refusal: Optional[Callable[[], None]] = None) -> None:  # fmt: skip
+                 on_refusal: Optional[Callable[[], None]] = None,
+                 max_bytes: Optional[int] = None) -> None:  # fmt: skip
         """`files()` gives {name on the hub: local path} of the logs to follow;
         `on_refusal()` is called when the hub refuses an upload (the task may
         have been cancelled)."""
@@ -57,16 +59,21 @@ class LogStreamer:
         self.path = upload_path(task_id)
         self.files = files
         self.on_refusal = on_refusal
+        self.max_bytes = max_bytes
         self.sent: dict[str, int] = {}
+        self.capped: set[str] = set()
         self.refused: dict[str, str] = {}
 
     async def send_new(self) -> None:
         loop = asyncio.get_running_loop()
         for name, local in sorted(self.files().items()):
-            if name in self.refused:
+            if name in self.refused or name in self.capped:
                 continue
             while True:
                 offset = self.sent.get(name, 0)
+                if self.max_bytes is not None and offset >= self.max_bytes:
+                    await self._send_cap_note(name, offset)
+                    break
                 try:
                     chunk = await loop.run_in_executor(None, read_chunk, local, offset)
                 except UntrustedFileError as exc:
@@ -76,6 +83,8 @@ class LogStreamer:
                     break
                 if not chunk:
                     break
+                if self.max_bytes is not None:
+                    chunk = chunk[:self.max_bytes - offset]
                 answer = await self.hub.call("rawUpload", chunk, offset, self.path, name,
                                              overwrite=True)  # fmt: skip
                 if answer.get("hexdigest") != adler32_hex(chunk):
@@ -83,6 +92,15 @@ class LogStreamer:
                                 "next time", name, offset)  # fmt: skip
                     break
                 self.sent[name] = offset + len(chunk)
+
+    async def _send_cap_note(self, name: str, offset: int) -> None:
+        """The log reached task_log_max_size: its end on the hub says so, once."""
+        note = log_cap_note(offset, "the rest was not sent to the hub")
+        await self.hub.call("rawUpload", note, offset, self.path, name, overwrite=True)
+        self.sent[name] = offset + len(note)
+        self.capped.add(name)
+        log.warning("task log %s reached its limit of %d bytes; the rest is not sent",
+                    name, offset)  # fmt: skip
 
     def check(self) -> None:
         """Fail the task if a log was refused (it was not what it claimed to be)."""

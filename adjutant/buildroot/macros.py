@@ -2,7 +2,7 @@
 
 From the tag's build config extra: every `rpm.macro.NAME` becomes %NAME
 (%dist among them) and every `rpm.env.NAME` an environment variable; from
-kojid.conf: %packager, %vendor, %distribution and %_host (mockhost).  Built
+kojid.conf: %packager, %vendor, %distribution and %_host (<arch>-mockhost).  Built
 RPMs are named flatly (%_rpmfilename), as in Koji's result directories.
 """
 
@@ -19,9 +19,14 @@ MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def build_macros(extra: Mapping[str, Any], config: Config, *, tag: str) -> dict[str, str]:
+def build_macros(extra: Mapping[str, Any], config: Config, *, tag: str,
+                 target_arch: str) -> dict[str, str]:  # fmt: skip
+    """The build's macros.  %_host is `<target arch>-<mockhost>` and %_host_cpu
+    the target arch, as kojid's genMockConfig sets them: autotools' config.sub
+    takes x86_64-koji-linux-gnu, and refuses koji-linux-gnu alone."""
     macros = {
-        "_host": config.mockhost,
+        "_host": f"{target_arch}-{config.mockhost}",
+        "_host_cpu": target_arch,
         "packager": config.packager,
         "vendor": config.vendor,
         "distribution": config.distribution,

@@ -63,8 +63,10 @@ class JournalCopier:
     """Follows one unit invocation's output in the journal into `log_path`."""
 
     def __init__(self, *, invocation_id: str, log_path: Path, cursor_path: Path,
-                 append: bool = False) -> None:  # fmt: skip
+                 append: bool = False, max_bytes: Optional[int] = None) -> None:  # fmt: skip
         self.invocation_id = invocation_id
+        # past this size the copy stops, with a note; the journal has the rest
+        self.max_bytes = max_bytes
         self.append = append
         self.log_path = log_path
         self.cursor_path = cursor_path
@@ -140,7 +142,7 @@ class JournalCopier:
                     partial = reader._get("_LINE_BREAK") == b"line-max"
                 except KeyError:
                     partial = False
-                out.write(message if partial else message + b"\n")
+                self._write(out, message if partial else message + b"\n")
                 batch += 1
             if batch == 0:
                 return copied
@@ -149,6 +151,20 @@ class JournalCopier:
             self.lines_written += batch
             self._save_position(cursor, out.tell())
             copied += batch
+
+    def _write(self, out: IO[bytes], data: bytes) -> None:
+        if self.max_bytes is None:
+            out.write(data)
+            return
+        size = out.tell()
+        if size >= self.max_bytes:
+            return  # noted already
+        if size + len(data) < self.max_bytes:
+            out.write(data)
+            return
+        out.write(log_cap_note(self.max_bytes, "the rest is in the journal: journalctl "
+                               f"_SYSTEMD_INVOCATION_ID={self.invocation_id}"))  # fmt: skip
+        out.flush()
 
     # ---- the asyncio side ---------------------------------------------------
 
@@ -192,6 +208,12 @@ class JournalCopier:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+
+def log_cap_note(max_bytes: int, where: str) -> bytes:
+    """The closing line of a log cut at its cap (task_log_max_size)."""
+    return (f"\nadjutant: this log reached its limit of {max_bytes} bytes "
+            f"(task_log_max_size); {where}\n").encode()
 
 
 def read_tail(path: Path, lines: int = 20, max_bytes: int = 64 * 1024) -> tuple[str, ...]:

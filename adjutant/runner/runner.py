@@ -125,7 +125,7 @@ class TaskRunner:
         return task_run_argv(
             podman=podman, task_id=spec.task_id, image=spec.image, command=spec.command,
             mounts=spec.mounts, env_file=state.env_file, workdir=spec.workdir, user=spec.user,
-            network=spec.network, keep=spec.action == "keep",
+            network=spec.network, keep=spec.action == "keep", userns=spec.userns,
         )  # fmt: skip
 
     def unit_properties(self, spec: TaskSpec, state: TaskState) -> list[Property]:
@@ -247,7 +247,8 @@ class TaskRunner:
         if invocation:
             copier = JournalCopier(invocation_id=invocation, log_path=task.log_path,
                                    cursor_path=state.cursor_file,
-                                   append=task.spec.log_append)  # fmt: skip
+                                   append=task.spec.log_append,
+                                   max_bytes=self.config.task_log_max_size)  # fmt: skip
             await copier.start()
             copying = asyncio.ensure_future(copier.follow(ended))
         try:

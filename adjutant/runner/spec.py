@@ -20,6 +20,16 @@ class Mount:
     source: str
     target: str
     read_only: bool = True
+    # podman's :U: the source is given to the container's root (in a user
+    # namespace, a subordinate uid of the host), for the task's work directory
+    chown: bool = False
+    # SELinux relabel, podman's z (shared: the container type, any container)
+    # or Z (private: this container's categories only); None: as it is
+    selinux: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.selinux not in (None, "z", "Z"):
+            raise ValueError(f"mount {self.target}: SELinux relabel must be z or Z")
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,9 @@ class TaskSpec:
     # second and later steps of one task (prepare, build, ...).
     log_append: bool = False
     action: str = "run"
+    # podman --userns (e.g. "auto:size=65536": a range of subordinate uids of
+    # its own, so no uid inside is a host account); None: the host's
+    userns: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.task_id < 1:

@@ -92,7 +92,8 @@ async def upload_results(ctx: TaskContext, files: Sequence[Path]) -> list[str]:
 async def streamed_logs(ctx: TaskContext):  # type: ignore[no-untyped-def]
     """Live upload of the task's logs while the body runs, and once more after."""
     streamer = LogStreamer(ctx.hub, ctx.task_id, lambda: task_logs(ctx),
-                           on_refusal=ctx.on_hub_refusal)  # fmt: skip
+                           on_refusal=ctx.on_hub_refusal,
+                           max_bytes=ctx.config.task_log_max_size)  # fmt: skip
     stop = asyncio.Event()
     following = asyncio.ensure_future(streamer.follow(stop))
     try:

@@ -54,6 +54,7 @@ HOSTILE_SUID = Package(
         ls -l /usr/local/bin/rootsh
         echo "SETUID SHELL EUID $(/usr/local/bin/rootsh -p -c 'id -u')"
         cat /proc/self/status | grep -E '^(Uid|CapEff|NoNewPrivs)'
+        echo "UID MAP $(cat /proc/self/uid_map | tr -s ' ')"
         """),
 )  # fmt: skip
 

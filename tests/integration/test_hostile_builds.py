@@ -81,6 +81,11 @@ def test_the_build_user_is_unprivileged_and_a_setuid_root_shell_gives_it_nothing
     assert "SETUID SHELL EUID 1000" in build_log
     assert "NoNewPrivs:\t1" in build_log
     assert "CapEff:\t0000000000000000" in build_log
+    # a user namespace: uid 0 inside is a subordinate uid outside, never root,
+    # and the build user's 1000 is that plus 1000, no host account
+    [uid_map] = [line for line in build_log.splitlines() if line.startswith("UID MAP ")]
+    inside, outside, count = (int(n) for n in uid_map.split()[2:5])
+    assert inside == 0 and outside >= 100_000 and count >= 1001, uid_map
     assert_nothing_leaked(site, task_id)
 
 

@@ -85,18 +85,22 @@ def test_a_bad_image_policy_in_the_config_is_a_config_error(tmp_path: Path):
 
 def test_macros_as_kojid_sets_them():
     config = Config(packager="Koji Builders", vendor="Example", distribution="Example Linux",
-                    mockhost="x86_64-redhat-linux-gnu")
+                    mockhost="redhat-linux-gnu")
     extra = {"rpm.macro.dist": ".fc40", "rpm.macro.fedora": "40", "mock.new_chroot": 0,
              "rpm.env.LANG": "C.UTF-8"}
-    macros = build_macros(extra, config, tag="f40-build")
+    macros = build_macros(extra, config, tag="f40-build", target_arch="x86_64")
     assert macros["dist"] == ".fc40" and macros["fedora"] == "40"
     assert macros["packager"] == "Koji Builders" and macros["vendor"] == "Example"
     assert macros["distribution"] == "Example Linux"
-    assert macros["_host"] == "x86_64-redhat-linux-gnu"
+    assert macros["_host"] == "x86_64-redhat-linux-gnu" and macros["_host_cpu"] == "x86_64"
+    # kojid's default mockhost with the target arch: what autotools' config.sub takes
+    i686 = build_macros({}, Config(), tag="f40-build", target_arch="i686")
+    assert i686["_host"] == "i686-koji-linux-gnu" and i686["_host_cpu"] == "i686"
     assert "%dist .fc40\n" in macros_file(macros)
     assert build_environment(extra, tag="f40-build") == {"LANG": "C.UTF-8"}
     with pytest.raises(AdjutantError, match=r"tag f40-build: extra 'rpm\.macro\.bad name'"):
-        build_macros({"rpm.macro.bad name": "1"}, config, tag="f40-build")
+        build_macros({"rpm.macro.bad name": "1"}, config, tag="f40-build",
+                     target_arch="x86_64")
 
 
 COMPS = """<?xml version="1.0"?>
@@ -279,3 +283,21 @@ def test_external_rpms_are_marked_by_their_origin(tmp_path: Path):
 def test_epochs_are_taken_off_origin_keys():
     assert strip_epoch("bash-5.2-1.x86_64") == "bash-5.2-1.x86_64"
     assert strip_epoch("1:bash-5.2-1.x86_64") == "bash-5.2-1.x86_64"
+
+
+@pytest.mark.parametrize("selinux", [False, True])
+def test_build_mounts_and_their_selinux_labels(selinux):
+    from adjutant.buildroot.core import build_mounts
+    from adjutant.podman import mount_options
+
+    mounts = build_mounts(workdir=Path("/var/tmp/koji/tasks/7/7"),
+                          repo_dir=Path("/mnt/koji/repos/f40-build/9"),
+                          packages=Path("/mnt/koji/packages"), chown=True,
+                          selinux=selinux)  # fmt: skip
+    z, big_z = (",z", ",Z") if selinux else ("", "")
+    assert mount_options(mounts) == [
+        "--volume", f"/var/tmp/koji/tasks/7/7:/builddir:rw,U{big_z}",
+        "--volume", f"/mnt/koji/repos/f40-build/9:/mnt/koji/repos/f40-build/9:ro{z}",
+        # never relabelled: all of Koji's packages
+        "--volume", "/mnt/koji/packages:/mnt/koji/packages:ro",
+    ]
