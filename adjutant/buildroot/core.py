@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from adjutant.buildroot.cache import BuildrootCache, BuildrootKey
 from adjutant.buildroot.comps import CompsError, comps_file, group_packages
 from adjutant.buildroot.macros import build_environment, build_macros
+from adjutant.buildroot.mockopts import MockOptions, mock_options
 from adjutant.buildroot.policy import POLICY_KEY, PolicyCache, choose_image, parse_rules
 from adjutant.buildroot.records import (
     classify_rpms,
@@ -40,6 +41,7 @@ from adjutant.buildroot.records import (
 )
 from adjutant.buildroot.script import BUILDDIR, Repo, prepare_script
 from adjutant.config import Config
+from adjutant.errors import AdjutantError
 from adjutant.podman import image_exists_argv, image_id_argv
 from adjutant.process import run_async
 from adjutant.runner.outcome import Outcome
@@ -172,7 +174,14 @@ class Buildroot:
 
     @property
     def repo(self) -> Repo:
-        return Repo(url=f"file://{self.repo_dir / self.repo_arch}")
+        return Repo(url=f"file://{self.repo_dir / self.repo_arch}", options=self.mock_options)
+
+    @property
+    def mock_options(self) -> MockOptions:
+        try:
+            return mock_options(self.extra, tag=self.tag_name)
+        except AdjutantError as exc:
+            raise build_error(str(exc)) from None
 
     async def load(self) -> None:
         import koji
@@ -228,9 +237,11 @@ class Buildroot:
         if rules is None:
             rules = parse_rules(self.extra.get(POLICY_KEY), where=f"tag {self.tag_name}")
             self.services.policies.put(self.tag_name, rules)
+        # the image policy, else the tag's mock.bootstrap_image, else task_image
+        default = self.mock_options.bootstrap_image or self.config.task_image
         return choose_image([*rules, *self.services.config_rules], tag=self.tag_name,
                             arch=self.br_arch, method=self.ctx.method,
-                            default=self.config.task_image)  # fmt: skip
+                            default=default)  # fmt: skip
 
     async def ensure_image(self, image: str) -> str:
         """Pull `image` as the pull policy says; returns its image id."""
@@ -370,6 +381,10 @@ class Buildroot:
             return await self.copy_result("buildroot-group.tsv", max_size=64 * 1024**2)
 
         self.cached_image, group_list, self.cache_hit = await self.services.cache.ensure(key, make)
+        ignored = self.mock_options.not_applicable
+        if ignored:
+            await self.note("Note: tag extras for mock itself, not applicable here: "
+                            + " ".join(ignored))  # fmt: skip
         how = "from cached image" if self.cache_hit else "prepared as"
         await self.note(f"Start: buildroot {how} {self.cached_image} (base image {self.image})")
         group_rpms = await self.hub_rpm_list(group_list)

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
+
+from adjutant.buildroot.mockopts import MockOptions
 
 BUILDDIR = "/builddir"
 RESULT = f"{BUILDDIR}/result"
@@ -53,9 +55,11 @@ INSTALLED_FORMAT = "%{NEVRA} %{BUILDTIME} %{SIZE} installed\\n"
 
 @dataclass(frozen=True)
 class Repo:
-    """The tag's repo for this task: a file:// URL under the mounted topdir."""
+    """The tag's repo for this task: a file:// URL under the mounted topdir,
+    and the tag's mock.* options for the package manager that installs from it."""
 
     url: str
+    options: MockOptions = field(default_factory=MockOptions)
 
 
 def q(value: str) -> str:
@@ -73,12 +77,44 @@ def or_fail(phase: str, message: str, status: int) -> str:
 
 
 def dnf_command(repo: Repo) -> str:
-    """dnf limited to the tag's repo and nothing else on the image."""
-    return " ".join([
-        "dnf", "-y", "--setopt=reposdir=/dev/null", "--setopt=install_weak_deps=False",
-        "--setopt=keepcache=False", "--nogpgcheck", "--releasever=koji",
+    """The package manager (the tag's mock.package_manager) limited to the tag's
+    repo and nothing else on the image, with the tag's mock.yum options."""
+    options = repo.options
+    words = [
+        options.package_manager, "-y", "--setopt=reposdir=/dev/null",
+        "--setopt=install_weak_deps=False", "--setopt=keepcache=False",
+        # the tag's repo is the hub's own (unsigned until signed later)
+        "--no-gpgchecks" if options.package_manager == "dnf5" else "--nogpgcheck",
+        f"--releasever={options.releasever or 'koji'}",
         q(f"--repofrompath=koji,{repo.url}"), "--repo=koji",
-    ])  # fmt: skip
+    ]  # fmt: skip
+    if options.module_hotfixes:
+        words.append("--setopt=koji.module_hotfixes=1")
+    if options.best is not None:
+        words.append(f"--setopt=best={int(options.best)}")
+    return " ".join(words)
+
+
+def builddep_command(repo: Repo) -> str:
+    """`dnf builddep` (dnf 4 and 5); yum's is a program of its own."""
+    if repo.options.package_manager == "yum":
+        return "yum-builddep" + dnf_command(repo)[len("yum"):]
+    return f"{dnf_command(repo)} builddep"
+
+
+def _logged(command: str) -> str:
+    """The command root runs, first written to root.log (as mock's root.log)."""
+    return f'printf "%s\\n" {q("Executing command: " + command)} >> "$R/root.log"\n'
+
+
+def _module_setup(repo: Repo) -> str:
+    """The tag's mock.module_setup_commands, before the group is installed."""
+    return "".join(
+        _logged(f"{dnf_command(repo)} module {action} {q(module)}")
+        + f'{dnf_command(repo)} module {action} {q(module)} >> "$R/root.log" 2>&1 \\\n'
+        + or_fail("module setup", f"dnf module {action} {module} failed (see root.log)",
+                  EXIT_SETUP)
+        for action, module in repo.options.module_setup_commands)  # fmt: skip
 
 
 PRELUDE = f"""\
@@ -133,6 +169,8 @@ def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
     return (
         PRELUDE
         + say(f"Start: installing the buildroot group {group}: {' '.join(packages)}")
+        + _module_setup(repo)
+        + _logged(f"{dnf_command(repo)} install {names}")
         + f'{dnf_command(repo)} install {names} >> "$R/root.log" 2>&1 \\\n'
         + or_fail(f"installing {group}", f"could not install the group {group} (see root.log)",
                   EXIT_SETUP)
@@ -167,7 +205,8 @@ def _builddep(repo: Repo, srpm: str, what: str) -> str:
     """Root's dnf installs the requirements `srpm` (a path of ours) declares."""
     return (
         f'state "Start: installing {what}"\n'
-        + f'{dnf_command(repo)} builddep {srpm} >> "$R/root.log" 2>&1 \\\n'
+        + _logged(f"{builddep_command(repo)} {srpm}")
+        + f'{builddep_command(repo)} {srpm} >> "$R/root.log" 2>&1 \\\n'
         + or_fail(f"installing {what}", f"could not install the {what} (see root.log)",
                   EXIT_DEPS)
         + f'state "Finish: installing {what}"\n'

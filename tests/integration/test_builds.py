@@ -331,6 +331,39 @@ def test_a_build_survives_the_daemon_going_away(site: Site, how: str):
     assert site.admin.buildroot(result["brootid"])["state"] == 3  # EXPIRED
 
 
+def test_the_tags_mock_extras_change_what_the_buildroot_does(site: Site):
+    """mock.releasever and mock.yum.module_hotfixes shape the package manager's
+    command (root.log says it), other mock.* keys are named as not applicable,
+    and mock.package_manager / mock.bootstrap_image choose what runs."""
+    extras = {"mock.releasever": "42", "mock.yum.module_hotfixes": 1, "mock.new_chroot": 0}
+    site.admin.set_tag_extra(TAG, **extras)
+    try:
+        repo_id = site.new_repo()
+    finally:
+        site.admin.remove_tag_extra(TAG, *extras)
+    task_id = site.build_arch(site.srpm_of("greeter"), repo_id=repo_id)
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    root_log = site.upload(task_id, "root.log").read_text()
+    assert "--releasever=42" in root_log and "--setopt=koji.module_hotfixes=1" in root_log
+    assert "builddep /builddir/adjutant-input.src.rpm" in root_log
+    state_log = site.upload(task_id, "state.log").read_text()
+    assert "not applicable here: mock.new_chroot" in state_log
+
+    for key, value, words in [
+        ("mock.bootstrap_image", "localhost/adj-none:1", "localhost/adj-none:1"),
+        # the test image has dnf 4 only: the tag asked for dnf5, and dnf5 it got
+        ("mock.package_manager", "dnf5", "dnf5: command not found"),
+    ]:  # fmt: skip
+        site.admin.set_tag_extra(TAG, **{key: value})
+        try:
+            repo_id = site.new_repo()
+        finally:
+            site.admin.remove_tag_extra(TAG, key)
+        task_id = site.build_arch(site.srpm_of("greeter"), repo_id=repo_id)
+        assert site.wait_done(task_id) == "FAILED"
+        assert words in str(site.result(task_id)), site.result(task_id)
+
+
 def task_units(task_id: int) -> list[str]:
     """The task's units systemd has loaded, in any state."""
     listed = sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
