@@ -402,7 +402,9 @@ class Config:
         86400, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
     )  # fmt: skip
     failed_buildroot_lifetime: int = setting(
-        14400, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
+        14400, section=KOJID, parse=_parse_non_negative_int, kind="seconds",
+        doc="How long a failed task's work directory (its build tree and logs) is kept "
+            "for an admin to look at; the daemon's log says where.  0 removes it at once.",
     )  # fmt: skip
     mockdir: Path = setting(
         Path("/var/lib/mock"), section=KOJID, parse=_parse_path, kind="path", doc=UNUSED,

@@ -25,7 +25,9 @@ import contextlib
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from adjutant.buildroot.core import BuildrootServices
@@ -160,6 +162,7 @@ class Worker:
         outage wakes the task calls waiting in koji's retries."""
         await self.update_tasks()
         await self.deliver_outbox()
+        await self.sweep_kept()
         self.host_info = answers.mapping("host.getHost",
                                          await self.hub.probe("host.getHost"))  # fmt: skip
         self.readiness = self.check_ready()
@@ -371,7 +374,7 @@ class Worker:
             if not await self._hub_has_it(task_id, exc):
                 return False
         self.outbox.done(task_id)
-        await self._forget(task_id)
+        await self._forget(task_id, keep=entry.method == FAIL)
         return True
 
     async def _hub_has_it(self, task_id: int, exc: HubError) -> bool:
@@ -403,9 +406,10 @@ class Worker:
         return bool(info) and info.get("state") == self.states["OPEN"] \
             and info.get("host_id") == self.host_id  # fmt: skip
 
-    async def _forget(self, task_id: int) -> None:
+    async def _forget(self, task_id: int, *, keep: bool = False) -> None:
         """The end of every task, whatever ended it: its unit stopped and its
-        container gone first, then its unit released, then its files removed."""
+        container gone first, then its unit released, then its files removed
+        (a failed task's work directory is kept failed_buildroot_lifetime)."""
         running = self.tasks.pop(task_id, None)
         await self._stop_unit(task_id)
         if running is not None:
@@ -413,12 +417,31 @@ class Worker:
                 await self.hub.logout_child(running.hub)
         task_state.remove(self.config.state_dir, task_id)
         workdir = task_workdir(self.config, task_id)
+        lifetime = self.config.failed_buildroot_lifetime
+        if keep and lifetime > 0 and workdir.is_dir():
+            until = task_state.keep_workdir(self.config.state_dir, task_id, workdir, lifetime)
+            log.info("task %s failed: its work directory %s is kept until %s "
+                     "(failed_buildroot_lifetime)", task_id, workdir,
+                     time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(until)))  # fmt: skip
+            return
+        await self._remove_workdir(task_id, workdir)
+
+    async def _remove_workdir(self, task_id: int, workdir: Path) -> None:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(None, lambda: remove_tree(workdir, missing_ok=True))
         except (OSError, AdjutantError) as exc:
             log.warning("task %s: could not remove its work directory %s: %s", task_id,
                         workdir, exc)  # fmt: skip
+
+    async def sweep_kept(self) -> None:
+        """Remove the kept work directories of failed tasks whose time is up."""
+        for task_id, workdir in task_state.expired_workdirs(self.config.state_dir, time.time()):
+            if task_id in self.tasks:
+                continue  # given to us again: it is its work directory now
+            log.info("task %s: removing its kept work directory %s", task_id, workdir)
+            await self._remove_workdir(task_id, workdir)
+            task_state.forget_kept(self.config.state_dir, task_id)
 
     # ---- stopping tasks -----------------------------------------------------------
 

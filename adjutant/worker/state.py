@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -50,3 +51,38 @@ def known(state_dir: Path) -> list[int]:
     if not directory.is_dir():
         return []
     return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+
+
+# Failed tasks' work directories kept for an admin (failed_buildroot_lifetime):
+# <state_dir>/kept/<id>.json = {"workdir": path, "until": unix time}
+
+
+def keep_workdir(state_dir: Path, task_id: int, workdir: Path, lifetime: float) -> float:
+    """Record that the task's work directory stays until now + lifetime."""
+    until = time.time() + lifetime
+    directory = state_dir / "kept"
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = directory / f"{task_id}.json.tmp"
+    temporary.write_text(json.dumps({"workdir": str(workdir), "until": until}))
+    os.replace(temporary, directory / f"{task_id}.json")
+    return until
+
+
+def expired_workdirs(state_dir: Path, now: float) -> list[tuple[int, Path]]:
+    found = []
+    directory = state_dir / "kept"
+    if not directory.is_dir():
+        return found
+    for entry in sorted(directory.glob("*.json")):
+        try:
+            kept = json.loads(entry.read_text())
+            task_id = int(entry.name[:-len(".json")])
+        except (OSError, ValueError):
+            continue
+        if float(kept.get("until", 0)) <= now:
+            found.append((task_id, Path(kept["workdir"])))
+    return found
+
+
+def forget_kept(state_dir: Path, task_id: int) -> None:
+    (state_dir / "kept" / f"{task_id}.json").unlink(missing_ok=True)

@@ -26,6 +26,7 @@ SLOW_BUILD = Package(name="slow-build", build="echo 'HALFWAY THERE'\nsleep 8\nec
 LONG_BUILD = Package(name="long-build",
                      build='for i in $(seq 1 60); do echo "long line $i"; sleep 0.5; done')
 OTHER_HOST = "kojid-elsewhere.example.com"
+FAILED_KEPT = 6  # seconds a failed build's work directory stays (failed_buildroot_lifetime)
 # in the build group of `new_repo(slow_setup=True)`: a buildroot preparation
 # that takes long enough to be cancelled while it runs
 # (a Lua scriptlet: the image has no RPM providing /bin/sh for a shell one)
@@ -73,6 +74,7 @@ class Site:
         self.workdir = tmp / "work"
         self.daemon = Daemon(write_config(
             tmp, self.hub, topdir=self.topdir, maxjobs=10, workdir=self.workdir,
+            failed_buildroot_lifetime=FAILED_KEPT,
             # a deny entry first, as sites keep forks out (the hostile SCM test)
             allowed_scms="!10.88.0.1*:/forks/* 10.88.0.1*:/*",
             adjutant={"buildroot_cache_images": CACHE_LIMIT}))

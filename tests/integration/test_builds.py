@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from tests.integration.build_site import CACHE_LIMIT, DIST, TAG, Site
+from tests.integration.build_site import CACHE_LIMIT, DIST, FAILED_KEPT, TAG, Site
 from tests.integration.conftest import containers_of, sh
 from tests.integration.daemon_support import SLEEPTIME, wait_for
 from tests.integration.rpmrepo import BUILD_GROUP, Package, rpmbuild
@@ -362,6 +362,19 @@ def test_the_tags_mock_extras_change_what_the_buildroot_does(site: Site):
         task_id = site.build_arch(site.srpm_of("greeter"), repo_id=repo_id)
         assert site.wait_done(task_id) == "FAILED"
         assert words in str(site.result(task_id)), site.result(task_id)
+
+
+def test_a_failed_builds_work_directory_is_kept_for_its_lifetime(site: Site):
+    task_id = site.build_arch(site.srpm_of("broken-build"), arch="noarch")
+    assert site.wait_done(task_id) == "FAILED"
+    workdir = site.workdir_of(task_id)
+    wait_for(lambda: f"its work directory {workdir} is kept until" in site.daemon.journal(),
+             10, "the daemon to say where the failed build is kept")  # fmt: skip
+    failed_at = time.monotonic()
+    assert (workdir / "result" / "build.log").is_file()
+    assert not task_units(task_id) and not containers_of(task_id)
+    took = wait_for(lambda: not workdir.exists(), FAILED_KEPT + 10, "the kept directory to go")
+    assert time.monotonic() - failed_at >= FAILED_KEPT - 2, f"removed after {took:.1f} s"
 
 
 def task_units(task_id: int) -> list[str]:

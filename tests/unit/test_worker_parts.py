@@ -119,3 +119,13 @@ def test_adjutants_own_errors_are_reported_as_written():
     with pytest.raises(koji.xmlrpcplus.Fault) as caught:
         koji.xmlrpcplus.loads(encode_failure(AdjutantError("tag t: no image")))
     assert caught.value.faultString == "tag t: no image"
+
+
+def test_kept_work_directories_expire(tmp_path):
+    from adjutant.worker import state
+
+    until = state.keep_workdir(tmp_path, 42, tmp_path / "work" / "42", 100)
+    assert state.expired_workdirs(tmp_path, until - 1) == []
+    assert state.expired_workdirs(tmp_path, until) == [(42, tmp_path / "work" / "42")]
+    state.forget_kept(tmp_path, 42)
+    assert state.expired_workdirs(tmp_path, until + 1000) == []
