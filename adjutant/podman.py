@@ -51,6 +51,7 @@ def task_run_argv(
     pull: str = "never",
     keep: bool = False,
     userns: Optional[str] = None,
+    personality: Optional[str] = None,
 ) -> list[str]:
     """The `podman run` argv a task unit executes.  With `keep`, the container
     stays after it exits (to be committed as an image by the next step)."""
@@ -81,6 +82,8 @@ def task_run_argv(
     ]  # fmt: skip
     if userns:
         argv.append(f"--userns={userns}")
+    if personality:
+        argv.append(f"--personality={personality}")
     argv += network_options(network=network)
     argv += mount_options(mounts)
     if env_file is not None:

@@ -114,6 +114,22 @@ def repo_arch(arch: str, tag_arches: list[str]) -> str:
     return tag_arches[0]
 
 
+# 32-bit arches built on their 64-bit hosts run with the 32-bit personality, so
+# uname -m (and configure scripts) see the target, as mock's setarch does.
+PERSONALITY_32 = {"x86_64": "i386", "aarch64": "arm", "ppc64": "ppc", "s390x": "s390"}
+
+
+def personality_for(target_arch: str, host_arch: str) -> Optional[str]:
+    """podman's --personality for building `target_arch` on `host_arch`."""
+    import koji
+
+    family = koji.canonArch(target_arch)
+    if family == "armhfp":  # armv7hl and friends
+        family = "arm"
+    host = koji.canonArch(host_arch)
+    return "LINUX32" if PERSONALITY_32.get(host) == family else None
+
+
 def selinux_enabled() -> bool:
     """Whether this host has SELinux on (its filesystem is mounted)."""
     return os.path.exists("/sys/fs/selinux/enforce")
@@ -289,6 +305,7 @@ class Buildroot:
             network=self.network if network is None else network,
             limits=limits or self.build_limits(), workdir=BUILDDIR if runs else None,
             action=action, userns=userns,
+            personality=personality_for(self.target_arch, os.uname().machine) if runs else None,
         )  # fmt: skip
 
     def build_limits(self) -> ResourceLimits:

@@ -87,6 +87,8 @@ class TaskSpec:
     # podman --userns (e.g. "auto:size=65536": a range of subordinate uids of
     # its own, so no uid inside is a host account); None: the host's
     userns: Optional[str] = None
+    # podman --personality (LINUX32: uname -m says i686 on an x86_64 host)
+    personality: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.task_id < 1:

@@ -141,13 +141,14 @@ class TaskContext:
         workdir: Optional[str] = None,
         action: str = "run",
         userns: Optional[str] = None,
+        personality: Optional[str] = None,
     ) -> TaskSpec:
         return TaskSpec(
             task_id=self.task_id, image=image or self.config.task_image, command=tuple(command),
             description=self.description or f"Koji task {self.task_id}: {self.method}",
             mounts=tuple(mounts), environment=dict(environment or {}), network=network,
             limits=limits or ResourceLimits.from_config(self.config), workdir=workdir,
-            action=action, userns=userns,
+            action=action, userns=userns, personality=personality,
         )  # fmt: skip
 
     async def run_container(self, step: str, spec: TaskSpec) -> Outcome:

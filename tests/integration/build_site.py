@@ -46,7 +46,9 @@ class Site:
         self.topdir = tmp / "koji"
         self.topdir.mkdir()
         self.admin = HubAdmin(tmp / "hub.sqlite", topdir=self.topdir)
-        self.admin.add_host(HOST, arches=("x86_64", "noarch"), capacity=20.0, password=PASSWORD)
+        # x86_64 hosts build i386-family tasks too (kojid's hosts list i386 for that)
+        self.admin.add_host(HOST, arches=("x86_64", "i386", "noarch"), capacity=20.0,
+                            password=PASSWORD)  # fmt: skip
         self.admin.add_tag(TAG, arches=("x86_64",), extra={"rpm.macro.dist": DIST})
         self.packages = build_test_packages(tmp / "packages")
         [self.slow_srpm] = rpmbuild(SLOW_BUILD.spec(), tmp / "packages", binary=False)
@@ -133,6 +135,21 @@ class Site:
             "build": group, "srpm-build": group})
         self.admin.createrepo(repo_id)
         return repo_id
+
+    def tag_32bit(self) -> tuple[str, int, Path]:
+        """A tag building i686 (its repo under i386, the canonical arch, as the
+        hub writes it) and an SRPM whose build says what uname -m tells it."""
+        name = "adj-build-32"
+        self.admin.add_tag(name, arches=("i686",), extra={"rpm.macro.dist": DIST})
+        names = [f"{p.name[:-len('.rpm')]}" for p in self.packages.rpms if ".noarch." in p.name]
+        repo_id = self.admin.add_repo(name, rpms=names, groups={
+            "build": list(BUILD_GROUP), "srpm-build": list(BUILD_GROUP)})
+        self.admin.createrepo(repo_id)
+        probe = Package(name="arch-probe", arch="",
+                        build='echo "UNAME $(uname -m)"\necho "TARGET %{_target_cpu} %{_host}"')
+        [srpm] = rpmbuild(probe.spec(), self.tmp / "packages", binary=False)
+        shutil.copy(srpm, self.topdir / "work" / "srpms" / srpm.name)
+        return name, repo_id, srpm
 
     def workdir_of(self, task_id: int) -> Path:
         return self.workdir / "tasks" / str(task_id % 10000) / str(task_id)

@@ -377,6 +377,20 @@ def test_a_failed_builds_work_directory_is_kept_for_its_lifetime(site: Site):
     assert time.monotonic() - failed_at >= FAILED_KEPT - 2, f"removed after {took:.1f} s"
 
 
+def test_an_i686_build_finds_its_i386_repo_and_sees_a_32_bit_machine(site: Site):
+    tag, repo_id, srpm = site.tag_32bit()
+    task_id = site.admin.create_task("buildArch", [f"srpms/{srpm.name}", tag, "i686", False,
+                                                   {"repo_id": repo_id}],
+                                     arch="i386")  # kojid: the subtask arch is canonical
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    result = site.result(task_id)
+    assert [Path(p).name for p in result["rpms"]] == [f"arch-probe-1.0-1{DIST}.i686.rpm"]
+    build_log = site.upload(task_id, "build.log").read_text()
+    assert "UNAME i686" in build_log  # the 32-bit personality, as mock's setarch
+    assert "TARGET i686 i686-koji-linux-gnu" in build_log  # %_host as kojid sets it
+    assert site.admin.buildroot(result["brootid"])["arch"] == "i386"
+
+
 def task_units(task_id: int) -> list[str]:
     """The task's units systemd has loaded, in any state."""
     listed = sh("systemctl", "list-units", "--all", "--plain", "--no-legend",

@@ -301,3 +301,15 @@ def test_build_mounts_and_their_selinux_labels(selinux):
         # never relabelled: all of Koji's packages
         "--volume", "/mnt/koji/packages:/mnt/koji/packages:ro",
     ]
+
+
+@pytest.mark.parametrize("target,host,personality", [
+    ("i686", "x86_64", "LINUX32"), ("i386", "x86_64", "LINUX32"), ("athlon", "x86_64", "LINUX32"),
+    ("armv7hl", "aarch64", "LINUX32"), ("ppc", "ppc64", "LINUX32"),
+    ("x86_64", "x86_64", None), ("noarch", "x86_64", None), ("aarch64", "aarch64", None),
+    ("i686", "i686", None),
+])  # fmt: skip
+def test_32_bit_builds_on_64_bit_hosts_get_the_32_bit_personality(target, host, personality):
+    from adjutant.buildroot.core import personality_for
+
+    assert personality_for(target, host) == personality
