@@ -449,6 +449,10 @@ class Buildroot:
             self.services.cache.done_with(self.cached_image)
         if self.ctx.stopping:
             return  # the daemon stops, the build goes on: it is resumed, not ended
+        if self.ctx.lost:
+            # no longer ours: the worker expires it (its subsession may be busy
+            # with a call that will not return soon), as kojid's updateBuildroots
+            return
         if self.brootid is not None:
             await self.ctx.memo.once("buildroot_expired", lambda: self.ctx.hub.call(
                 "host.setBuildRootState", self.brootid, "EXPIRED"))  # fmt: skip

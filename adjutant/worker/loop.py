@@ -465,12 +465,25 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(handler, ABANDON_TIMEOUT)
         await stopping
+        if running is not None:
+            await self._expire_buildroot(task_id, running.context.memo)
         try:
             await self.runner.remove_container(task_id)
         except AdjutantError as exc:
             log.warning("task %s: %s", task_id, exc)
         self.outbox.done(task_id)
         await self._forget(task_id)
+
+    async def _expire_buildroot(self, task_id: int, memo: Memo) -> None:
+        """A stopped task's buildroot is EXPIRED on the hub, as kojid's
+        updateBuildroots expires those of tasks no longer running here."""
+        brootid = memo.get("brootid")
+        if brootid is None or "buildroot_expired" in memo:
+            return
+        try:
+            await self.hub.probe("host.setBuildRootState", int(brootid), "EXPIRED")
+        except (HubError, ValueError) as exc:
+            log.warning("task %s: could not expire buildroot %s: %s", task_id, brootid, exc)
 
     async def _stop_unit(self, task_id: int) -> None:
         await self.runner.stop(task_id, timeout=ABANDON_TIMEOUT)

@@ -573,6 +573,18 @@ class HubAdmin(BuildsAdmin):
             self.conn.execute("INSERT OR REPLACE INTO mangled_answers (method, answer, remaining)"
                               " VALUES (?, ?, ?)", (method, json.dumps(answer), times))
 
+    def slow_down(self, method: str, seconds: float, times: int = 1) -> None:
+        """Fault injection (not Koji): the next `times` calls of `method`
+        (upload:.rpm: the raw upload POSTs of .rpm files) wait `seconds` first."""
+        with self._tx():
+            self.conn.execute("INSERT OR REPLACE INTO slowed_calls (method, seconds, remaining)"
+                              " VALUES (?, ?, ?)", (method, seconds, times))
+
+    def slowed_left(self, method: str) -> int:
+        row = self.conn.execute("SELECT remaining FROM slowed_calls WHERE method = ?",
+                                (method,)).fetchone()
+        return int(row[0]) if row else 0
+
     def mangled_left(self, method: str) -> int:
         row = self.conn.execute("SELECT remaining FROM mangled_answers WHERE method = ?",
                                 (method,)).fetchone()

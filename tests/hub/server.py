@@ -254,6 +254,16 @@ class Dispatcher:
         self.last_result = result
         return xml
 
+    def _slow_down(self, method: str) -> None:
+        """A test's slow link (slowed_calls): wait before this call is handled."""
+        row = self.conn.execute("SELECT seconds FROM slowed_calls WHERE method = ? AND"
+                                " remaining > 0", (method,)).fetchone()
+        if row is None:
+            return
+        self.conn.execute("UPDATE slowed_calls SET remaining = remaining - 1 WHERE method = ?",
+                          (method,))  # autocommit: the connection's mode
+        time.sleep(float(row[0]))
+
     def _mangled(self, method: str):
         """A test's replacement for this answer (mangled_answers), as (answer,)."""
         row = self.conn.execute("SELECT answer, remaining FROM mangled_answers WHERE method = ?"
@@ -302,6 +312,9 @@ class Dispatcher:
         entry.args = _short({k: v[0] for k, v in query.items()} | {"size": len(body)})
         entry.task_ids = call_task_ids("rawUpload", (query.get("filepath", [""])[0],), {})
         try:
+            # a slow link for one kind of file: upload:.rpm, upload:.log
+            name = query.get("filename", [""])[0]
+            self._slow_down(f"upload:{os.path.splitext(name)[1]}")
             self.ctx.method = None
             self._load_session()
             reader = io.BytesIO(body)

@@ -151,6 +151,13 @@ CREATE TABLE IF NOT EXISTS sys (
 -- Not Koji: a test's fault injection.  The next `remaining` answers to
 -- `method` are replaced by `answer` (JSON), after the call ran as usual: a
 -- broken hub, a proxy mangling replies.  Empty unless a test asks.
+-- Not Koji either: the next `remaining` calls of `method` (upload:.rpm for the
+-- raw upload POSTs of .rpm files) first wait `seconds` (a slow link to the hub).
+CREATE TABLE IF NOT EXISTS slowed_calls (
+    method TEXT PRIMARY KEY,
+    seconds REAL NOT NULL,
+    remaining INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS mangled_answers (
     method TEXT PRIMARY KEY,
     answer TEXT NOT NULL,

@@ -420,6 +420,9 @@ def cancel_and_watch(site: Site, task_id: int, cancel: Callable[[], object]) -> 
     wait_for(lambda: not workdir.exists(), 5, f"the work dir of task {task_id} to go")
     assert site.admin.count_calls("host.closeTask", task_id) == 0
     assert site.admin.count_calls("host.failTask", task_id) == 0
+    # its buildroot, if it had one yet, is expired (kojid's updateBuildroots)
+    wait_for(lambda: all(b["state"] == 3 for b in site.admin.buildroots(taskID=task_id)), 5,
+             f"the buildroot of task {task_id} to be EXPIRED")  # fmt: skip
     print(f"cancel to container gone: {gone:.2f} s")
     return gone
 
@@ -453,6 +456,28 @@ def test_cancel_during_the_buildroot_preparation(site: Site):
     cancel_and_watch(site, task_id, lambda: site.admin.cancel(task_id))
     # the half-made buildroot was not kept as a cached image
     assert images() == before
+
+
+def test_cancel_during_the_result_upload(site: Site):
+    """The build's container is done; its RPM is on its (slow) way to the hub."""
+    site.admin.slow_down("upload:.rpm", 8, times=3)
+    try:
+        task_id = site.build_arch(site.srpm_of("hello-docs"), arch="noarch")
+        wait_for(lambda: site.admin.slowed_left("upload:.rpm") < 3, 120,
+                 "the RPM's upload to be under way")  # fmt: skip
+        assert not containers_of(task_id)
+        site.admin.cancel(task_id)
+        took = wait_for(lambda: not site.workdir_of(task_id).exists()
+                        and not task_units(task_id), SLEEPTIME + 2,
+                        "the task to be let go")  # fmt: skip
+    finally:
+        site.admin.slow_down("upload:.rpm", 0, times=0)
+    print(f"cancel during the upload to the task let go: {took:.2f} s")
+    assert site.state(task_id) == "CANCELED"
+    assert site.admin.count_calls("host.closeTask", task_id) == 0
+    assert site.admin.count_calls("host.failTask", task_id) == 0
+    again = site.build_arch(site.srpm_of("hello-docs"), arch="noarch")
+    assert site.wait_done(again) == "CLOSED", site.result(again)
 
 
 def test_an_upload_refused_before_the_poll_sees_the_cancel(site: Site):
