@@ -137,7 +137,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             if args.config_command == "docs":
                 print(config_module.docs_markdown())
                 return 0
-            config_module.load(args.file)
+            checked = config_module.load(args.file)
+            config_module.require_userns_ranges(checked, str(args.file))
             print(f"{args.file}: ok")
             return 0
     except AdjutantError as exc:

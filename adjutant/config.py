@@ -621,6 +621,27 @@ def require_hub(config: Config, source: str) -> None:
             raise ConfigError(f"{source}: [{KOJID}] {key} is required")
 
 
+SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+
+
+def require_userns_ranges(config: Config, source: str,
+                          files: tuple[Path, ...] = SUBID_FILES) -> None:  # fmt: skip
+    """build_userns=auto needs podman's `containers` range in /etc/subuid and
+    /etc/subgid (the RPM adds it); without it every build would fail."""
+    if not config.build_userns:
+        return
+    for path in files:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            lines = []
+        if not any(line.startswith("containers:") for line in lines):
+            raise ConfigError(
+                f"{source}: [{ADJUTANT}] build_userns = {config.build_userns} needs a "
+                f"'containers' range in {path} (add 'containers:2147483647:2147483648'), "
+                "or set build_userns to empty")  # fmt: skip
+
+
 def load(path: Union[str, Path] = DEFAULT_CONFIG_FILE) -> Config:
     """Read kojid.conf (or another file of its form)."""
     parser = configparser.ConfigParser(interpolation=None, default_section="__no_defaults__")

@@ -121,3 +121,18 @@ def test_the_daemon_needs_server_and_topurl(tmp_path: Path):
     loaded = config.load(write(tmp_path, "[kojid]\nserver = http://hub/kojihub\n"))
     with pytest.raises(ConfigError, match=r"\[kojid\] topurl is required"):
         config.require_hub(loaded, "kojid.conf")
+
+
+def test_build_userns_needs_podmans_containers_range(tmp_path):
+    from adjutant.config import Config, require_userns_ranges
+    from adjutant.errors import ConfigError
+
+    subuid, subgid = tmp_path / "subuid", tmp_path / "subgid"
+    subuid.write_text("containers:2147483647:2147483648\n")
+    subgid.write_text("alice:100000:65536\n")
+    with pytest.raises(ConfigError, match=r"needs a 'containers' range in .*subgid"):
+        require_userns_ranges(Config(), "kojid.conf", (subuid, subgid))
+    subgid.write_text("containers:2147483647:2147483648\n")
+    require_userns_ranges(Config(), "kojid.conf", (subuid, subgid))
+    # without user namespaces nothing is needed
+    require_userns_ranges(Config(build_userns=""), "kojid.conf", (tmp_path / "none",))
