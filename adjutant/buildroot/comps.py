@@ -16,7 +16,7 @@ from adjutant.errors import AdjutantError
 try:  # the hub's data, but parse it without entity expansion all the same
     from defusedxml import ElementTree
 except ImportError:  # pragma: no cover - defusedxml comes with koji
-    from xml.etree import ElementTree  # type: ignore[no-redef]
+    from xml.etree import ElementTree
 
 
 class CompsError(AdjutantError):

@@ -87,7 +87,7 @@ def read_pkgorigins(repo_arch: Path) -> Optional[dict[str, str]]:
     path = repo_arch / href
     opener = gzip.open if path.name.endswith(".gz") else open
     origins = {}
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
         for line in handle:
             parts = line.split(None, 2)
             if len(parts) < 2:

@@ -123,7 +123,7 @@ def install_retry_waker() -> None:
     import koji
 
     if not isinstance(getattr(koji, "time", None), _KojiTime):
-        koji.time = _KojiTime("time")  # type: ignore[attr-defined]
+        koji.time = _KojiTime("time")
 
 
 class HubError(AdjutantError):

@@ -215,8 +215,8 @@ def classify(
                        f"timed out: it ran past its run-time limit{limit} and was stopped",
                        status, usage)  # fmt: skip
     if _out_of_memory(end, record, usage):
-        limit = usage.memory_limit_bytes
-        detail = f" of {format_size(limit)}" if limit else ""
+        memory_limit = usage.memory_limit_bytes
+        detail = f" of {format_size(memory_limit)}" if memory_limit else ""
         return Outcome(task_id, OutcomeKind.OUT_OF_MEMORY,
                        f"killed for memory: it used up its memory limit{detail} "
                        "and the kernel killed it",

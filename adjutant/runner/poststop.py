@@ -172,6 +172,8 @@ def remove_container(podman: str, task_id: int) -> int:
     # Run as a script without site-packages: find the adjutant package by path.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))  # fmt: skip
+    from pathlib import Path  # here: the common path of this script imports little
+
     from adjutant.errors import AdjutantError
     from adjutant.podman import remove_container_argv
     from adjutant.process import run
@@ -179,7 +181,7 @@ def remove_container(podman: str, task_id: int) -> int:
     error: Optional[AdjutantError] = None
     for _ in range(REMOVE_ATTEMPTS):
         try:
-            run(remove_container_argv(podman=podman, task_id=task_id), timeout=60)
+            run(remove_container_argv(podman=Path(podman), task_id=task_id), timeout=60)
             return 0
         except AdjutantError as exc:
             error = exc

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -89,7 +89,7 @@ async def upload_results(ctx: TaskContext, files: Sequence[Path]) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def streamed_logs(ctx: TaskContext):  # type: ignore[no-untyped-def]
+async def streamed_logs(ctx: TaskContext) -> AsyncIterator[LogStreamer]:
     """Live upload of the task's logs while the body runs, and once more after."""
     streamer = LogStreamer(ctx.hub, ctx.task_id, lambda: task_logs(ctx),
                            on_refusal=ctx.on_hub_refusal,

@@ -69,7 +69,7 @@ def keep_workdir(state_dir: Path, task_id: int, workdir: Path, lifetime: float) 
 
 
 def expired_workdirs(state_dir: Path, now: float) -> list[tuple[int, Path]]:
-    found = []
+    found: list[tuple[int, Path]] = []
     directory = state_dir / "kept"
     if not directory.is_dir():
         return found

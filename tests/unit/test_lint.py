@@ -1,4 +1,5 @@
-"""The linters are tests: ruff (rules and Python 3.9 syntax, pyproject.toml)."""
+"""The linters are tests: ruff (rules and Python 3.9 syntax) and mypy (types),
+both configured in pyproject.toml."""
 
 import shutil
 import subprocess
@@ -27,4 +28,14 @@ def test_ruff_check():
 def test_sources_compile_on_this_python():
     result = subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "adjutant")],
                             capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_no_type_errors():
+    try:
+        import mypy  # noqa: F401
+    except ImportError:
+        require(False, "mypy is not installed (pip install mypy)")
+    result = subprocess.run([sys.executable, "-m", "mypy", str(REPO / "adjutant")],
+                            capture_output=True, text=True, check=False, cwd=REPO)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
