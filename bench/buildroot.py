@@ -127,7 +127,7 @@ def make_repo(tmp: Path, group_size: int):
     return admin, topdir, repo_id, app_srpm, [p.name for p in deps], payload
 
 
-def main(group_size: int, runs: int) -> None:
+def main(group_size: int, runs: int, verbose: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="adjutant-bench-") as tmp_name:
         tmp = Path(tmp_name)
         admin, topdir, repo_id, app_srpm, deps, payload = make_repo(tmp, group_size)
@@ -147,6 +147,8 @@ def main(group_size: int, runs: int) -> None:
                     closed = call_time(admin, "host.closeTask", task_id)
                     state = topdir / "work" / "tasks" / str(task_id % 10000) / str(task_id)
                     ready = state_times(state / "state.log")["Start: rpmbuild"]
+                    if verbose:
+                        print((state / "state.log").read_text(), flush=True)
                     return ready - opened, closed - opened
 
                 for run in range(runs):
@@ -181,5 +183,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--group", type=int, default=150)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--verbose", action="store_true", help="print each task's state.log")
     arguments = parser.parse_args()
-    main(arguments.group, arguments.runs)
+    main(arguments.group, arguments.runs, arguments.verbose)
