@@ -63,6 +63,13 @@ PATH_REQUIRES = Package(
     name="path-requires",
     build_requires=("/mnt/koji/packages/evil/1.0/1/noarch/evil-1.0-1.noarch.rpm",),
 )
+# URLs: dnf install would fetch and install them (the first names a file the
+# container has: its own input SRPM).  (A requirement `--nogpgcheck` cannot be
+# written: rpmbuild refuses a token that does not start with a letter, _ or /.)
+URL_REQUIRES = Package(
+    name="url-requires",
+    build_requires=("file:///builddir/adjutant-input.src.rpm", "http://127.0.0.1:9/evil.rpm"),
+)
 # ... and one %generate_buildrequires emits: the path of an RPM the build has
 # (its own Source1, an RPM whose %post would run as root)
 GENERATED_PATH = Package(
@@ -79,4 +86,4 @@ PRELOAD_ENV = {"rpm.env.LD_PRELOAD": "/nonexistent/adjutant-preload.so",
                "rpm.macro._dbpath": "/nonexistent-rpmdb"}
 PLAIN = Package(name="plain-build", build="echo LD_PRELOAD=$LD_PRELOAD")
 
-SRPMS = (HOSTILE_LINKS, HOSTILE_SUID, PATH_REQUIRES, PLAIN)
+SRPMS = (HOSTILE_LINKS, HOSTILE_SUID, PATH_REQUIRES, URL_REQUIRES, PLAIN)

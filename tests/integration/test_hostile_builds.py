@@ -92,6 +92,7 @@ def test_the_build_user_is_unprivileged_and_a_setuid_root_shell_gives_it_nothing
 @pytest.mark.parametrize("name,missing", [
     ("path-requires", "/mnt/koji/packages/evil/1.0/1/noarch/evil-1.0-1.noarch.rpm"),
     ("generated-path", "/builddir/build/SOURCES/evil-payload-1.0-1.noarch.rpm"),
+    ("url-requires", "file:///builddir/adjutant-input.src.rpm"),
 ])  # fmt: skip
 def test_a_requirement_is_a_dependency_never_a_file_to_install(site: Site, name, missing):
     task_id = site.build_arch(site.srpm_of(name), arch="noarch")
