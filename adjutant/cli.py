@@ -51,7 +51,7 @@ async def _run_task(args: argparse.Namespace) -> int:
     from adjutant.runner.spec import ResourceLimits, TaskSpec
 
     config = _load_config(args.config)
-    defaults = ResourceLimits.from_config(config)
+    defaults = config_module.task_limits(config)
     limits = ResourceLimits(
         memory_max=args.memory if args.memory is not None else defaults.memory_max,
         cpus=args.cpus if args.cpus is not None else defaults.cpus,
@@ -66,7 +66,7 @@ async def _run_task(args: argparse.Namespace) -> int:
         task_id=args.task_id, image=args.image or config.task_image, command=tuple(command),
         description=f"adjutant task {args.task_id}: {' '.join(command)[:60]}", limits=limits,
     )  # fmt: skip
-    runner = TaskRunner(config)
+    runner = TaskRunner(config_module.runner_settings(config))
     await runner.open(reattach=False)
     try:
         await runner.launch(spec)

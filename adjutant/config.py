@@ -22,6 +22,9 @@ from typing import Any, Callable, Optional, Union
 
 from adjutant.errors import ConfigError
 from adjutant.quantities import parse_duration, parse_size
+from adjutant.runner.properties import RLIMIT_PROPERTIES
+from adjutant.runner.settings import RunnerSettings
+from adjutant.runner.spec import ResourceLimits
 
 KOJID = "kojid"
 ADJUTANT = "adjutant"
@@ -155,15 +158,6 @@ def _parse_non_negative_int(text: str) -> int:
     return value
 
 
-# RLIMIT_* keys and the unit property each becomes (systemd.exec(5))
-RLIMIT_PROPERTIES = {
-    "RLIMIT_AS": "LimitAS", "RLIMIT_CORE": "LimitCORE", "RLIMIT_CPU": "LimitCPU",
-    "RLIMIT_DATA": "LimitDATA", "RLIMIT_FSIZE": "LimitFSIZE", "RLIMIT_MEMLOCK": "LimitMEMLOCK",
-    "RLIMIT_NOFILE": "LimitNOFILE", "RLIMIT_NPROC": "LimitNPROC", "RLIMIT_RSS": "LimitRSS",
-    "RLIMIT_STACK": "LimitSTACK",
-}  # fmt: skip
-
-
 def _parse_rlimit(text: str) -> str:
     parts = text.split()
     if not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
@@ -181,7 +175,7 @@ def _parse_pull_policy(text: str) -> str:
 
 
 def _parse_image_policy(text: str) -> str:
-    from adjutant.buildroot.policy import PolicyError, parse_rules
+    from adjutant.imagepolicy import PolicyError, parse_rules
 
     try:
         parse_rules(text, where="")
@@ -471,7 +465,7 @@ class Config:
     image_policy: str = setting(
         "", section=ADJUTANT, parse=_parse_image_policy, kind="JSON",
         doc="Rules choosing a task's image, as in a tag's adjutant.image_policy extra "
-            "(docs: adjutant/buildroot/policy.py); the tag's rules come first.",
+            "(docs: adjutant/imagepolicy.py); the tag's rules come first.",
     )  # fmt: skip
     image_policy_ttl: float = setting(
         300.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
@@ -619,6 +613,25 @@ def require_hub(config: Config, source: str) -> None:
     for key in ("server", "topurl"):
         if getattr(config, key) is None:
             raise ConfigError(f"{source}: [{KOJID}] {key} is required")
+
+
+def runner_settings(config: Config) -> RunnerSettings:
+    """What the runner needs of kojid.conf (it reads nothing else)."""
+    return RunnerSettings(
+        podman=config.podman, log_dir=config.log_dir, state_dir=config.state_dir,
+        task_slice=config.task_slice, task_stop_timeout=config.task_stop_timeout,
+        cancel_grace=config.cancel_grace, rlimits=tuple(config.rlimits),
+        log_max_bytes=config.task_log_max_size,
+    )  # fmt: skip
+
+
+def task_limits(config: Config) -> ResourceLimits:
+    """The configured limits of one task's unit."""
+    return ResourceLimits(
+        memory_max=config.task_memory_max, cpus=config.task_cpus,
+        tasks_max=config.task_tasks_max, io_weight=config.task_io_weight,
+        runtime_max=config.task_runtime_max,
+    )  # fmt: skip
 
 
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))

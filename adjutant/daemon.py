@@ -19,7 +19,7 @@ import signal
 from pathlib import Path
 
 from adjutant import config as config_module
-from adjutant.config import Config
+from adjutant.config import Config, runner_settings
 from adjutant.hub.session import connect
 from adjutant.notify import notify, watchdog_interval
 from adjutant.runner.runner import TaskRunner
@@ -46,7 +46,7 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     hub = await loop.run_in_executor(None, connect, config)
     log.info("logged in to %s", config.server)
-    runner = TaskRunner(config)
+    runner = TaskRunner(runner_settings(config))
     if runner.layout.version == 1:
         log.warning("this host has cgroup v1: memory limits are MemoryLimit=, and an OOM "
                     "kill is recognized by the kernel's fail counter")  # fmt: skip
@@ -87,7 +87,7 @@ async def drain(config: Config) -> int:
     """Stop every task of this host and give it back to the hub."""
     loop = asyncio.get_running_loop()
     hub = await loop.run_in_executor(None, connect, config)
-    runner = TaskRunner(config)
+    runner = TaskRunner(runner_settings(config))
     worker = Worker(config, hub, runner)
     await worker.start()
     await worker.deliver_outbox()  # finished tasks are reported, not freed

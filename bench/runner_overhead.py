@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adjutant.config import Config
+from adjutant.config import Config, runner_settings
 from adjutant.runner.runner import TaskRunner
 from adjutant.runner.spec import ResourceLimits, TaskSpec
 
@@ -45,7 +45,7 @@ async def main(runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(log_dir=Path(tmp) / "logs", state_dir=Path(tmp) / "state",
                         task_image=IMAGE)  # fmt: skip
-        runner = TaskRunner(config)
+        runner = TaskRunner(runner_settings(config))
         await runner.open(reattach=False)
         limits = ResourceLimits(memory_max=1 << 30, tasks_max=1000, runtime_max=600)
         times: dict[str, list[float]] = {"podman": [], "systemd-run": [], "runner": []}

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from adjutant.config import Config
-from adjutant.podman import image_exists_argv, remove_image_argv
 from adjutant.process import CommandError, run_async
+from adjutant.runner.podman import image_exists_argv, remove_image_argv
 
 log = logging.getLogger(__name__)
 

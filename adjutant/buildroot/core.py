@@ -26,13 +26,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from adjutant.buildroot.cache import BuildrootCache, BuildrootKey
 from adjutant.buildroot.comps import CompsError, comps_file, group_packages
+from adjutant.buildroot.context import BuildContext
 from adjutant.buildroot.macros import build_environment, build_macros
 from adjutant.buildroot.mockopts import MockOptions, mock_options
-from adjutant.buildroot.policy import POLICY_KEY, PolicyCache, choose_image, parse_rules
 from adjutant.buildroot.records import (
     classify_rpms,
     parse_rpm_list,
@@ -40,16 +40,14 @@ from adjutant.buildroot.records import (
     read_rpmlist_ids,
 )
 from adjutant.buildroot.script import BUILDDIR, Repo, prepare_script
-from adjutant.config import Config
+from adjutant.config import Config, task_limits
 from adjutant.errors import AdjutantError
-from adjutant.podman import image_exists_argv, image_id_argv
+from adjutant.imagepolicy import POLICY_KEY, PolicyCache, choose_image, parse_rules
 from adjutant.process import run_async
 from adjutant.runner.outcome import Outcome
+from adjutant.runner.podman import image_exists_argv, image_id_argv
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 from adjutant.untrusted import MissingFileError, UntrustedDir, UntrustedFileError
-
-if TYPE_CHECKING:
-    from adjutant.tasks.base import TaskContext
 
 REPO_USABLE_STATES = ("READY", "EXPIRED")  # kojid: an expired repo is intact, only old
 
@@ -152,7 +150,7 @@ def build_mounts(*, workdir: Path, repo_dir: Path, packages: Optional[Path], cho
 
 
 class Buildroot:
-    def __init__(self, ctx: TaskContext, *, tag: Any, repo_id: int, arch: str, group: str,
+    def __init__(self, ctx: BuildContext, *, tag: Any, repo_id: int, arch: str, group: str,
                  network: bool = False) -> None:  # fmt: skip
         self.ctx = ctx
         self.config = ctx.config
@@ -161,6 +159,8 @@ class Buildroot:
         self.arch = arch
         self.group = group
         self.network = network
+        if ctx.services is None:
+            raise AdjutantError("a buildroot needs the daemon's buildroot services")
         self.services: BuildrootServices = ctx.services
         self.repo_info: dict[str, Any] = {}
         self.build_config: dict[str, Any] = {}
@@ -310,7 +310,7 @@ class Buildroot:
 
     def build_limits(self) -> ResourceLimits:
         """The configured task limits, with kojid's rpmbuild_timeout as run-time limit."""
-        return dataclasses.replace(ResourceLimits.from_config(self.config),
+        return dataclasses.replace(task_limits(self.config),
                                    runtime_max=float(self.config.rpmbuild_timeout))  # fmt: skip
 
     async def write_script(self, name: str, text: str) -> str:

@@ -175,8 +175,8 @@ def remove_container(podman: str, task_id: int) -> int:
     from pathlib import Path  # here: the common path of this script imports little
 
     from adjutant.errors import AdjutantError
-    from adjutant.podman import remove_container_argv
     from adjutant.process import run
+    from adjutant.runner.podman import remove_container_argv
 
     error: Optional[AdjutantError] = None
     for _ in range(REMOVE_ATTEMPTS):

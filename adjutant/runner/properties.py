@@ -111,10 +111,17 @@ def limit_properties(limits: ResourceLimits, layout: CgroupLayout) -> list[Prope
     return props
 
 
-def rlimit_properties(rlimits: Sequence[tuple[str, str]]) -> list[Property]:
-    """kojid.conf's RLIMIT_* keys as LimitXXX= (hard) and LimitXXXSoft= (soft)."""
-    from adjutant.config import RLIMIT_PROPERTIES
+# RLIMIT_* names and the unit property each becomes (systemd.exec(5))
+RLIMIT_PROPERTIES = {
+    "RLIMIT_AS": "LimitAS", "RLIMIT_CORE": "LimitCORE", "RLIMIT_CPU": "LimitCPU",
+    "RLIMIT_DATA": "LimitDATA", "RLIMIT_FSIZE": "LimitFSIZE", "RLIMIT_MEMLOCK": "LimitMEMLOCK",
+    "RLIMIT_NOFILE": "LimitNOFILE", "RLIMIT_NPROC": "LimitNPROC", "RLIMIT_RSS": "LimitRSS",
+    "RLIMIT_STACK": "LimitSTACK",
+}  # fmt: skip
 
+
+def rlimit_properties(rlimits: Sequence[tuple[str, str]]) -> list[Property]:
+    """RLIMIT_* limits ("soft [hard]") as LimitXXX= (hard) and LimitXXXSoft= (soft)."""
     props: list[Property] = []
     for name, value in rlimits:
         numbers = [int(n) for n in value.split()]

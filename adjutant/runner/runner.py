@@ -1,6 +1,6 @@
 """TaskRunner: a TaskSpec in, an Outcome out; systemd does the work.
 
-    runner = TaskRunner(config)
+    runner = TaskRunner(runner_settings(config))
     await runner.open()                  # connect, subscribe, re-attach
     await runner.launch(spec)            # adjutant-task-<id>.service starts
     outcome = await runner.wait(task_id) # ended, log copied to the last line
@@ -37,13 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from adjutant.config import Config
 from adjutant.errors import RunnerError
-from adjutant.podman import pull_argv, remove_container_argv, task_commit_argv, task_run_argv
 from adjutant.process import run_async
 from adjutant.runner import poststop
 from adjutant.runner.journal import JournalCopier, read_tail
 from adjutant.runner.outcome import Outcome, classify
+from adjutant.runner.podman import pull_argv, remove_container_argv, task_commit_argv, task_run_argv
 from adjutant.runner.properties import (
     TASK_UNIT_PATTERN,
     CgroupLayout,
@@ -52,6 +51,7 @@ from adjutant.runner.properties import (
     task_unit_name,
     task_unit_properties,
 )
+from adjutant.runner.settings import RunnerSettings
 from adjutant.runner.spec import TaskSpec
 from adjutant.runner.state import TaskState
 from adjutant.runner.systemd import NO_SUCH_UNIT, UNIT_EXISTS, SystemdManager, is_error
@@ -77,8 +77,9 @@ class _Task:
 
 
 class TaskRunner:
-    def __init__(self, config: Config, *, layout: Optional[CgroupLayout] = None) -> None:
-        self.config = config
+    def __init__(self, settings: RunnerSettings, *,
+                 layout: Optional[CgroupLayout] = None) -> None:  # fmt: skip
+        self.config = settings
         self.layout = layout or CgroupLayout.detect()
         self._systemd = SystemdManager()
         self._events = UnitEvents()
@@ -249,7 +250,7 @@ class TaskRunner:
             copier = JournalCopier(invocation_id=invocation, log_path=task.log_path,
                                    cursor_path=state.cursor_file,
                                    append=task.spec.log_append,
-                                   max_bytes=self.config.task_log_max_size)  # fmt: skip
+                                   max_bytes=self.config.log_max_bytes)  # fmt: skip
             await copier.start()
             copying = asyncio.ensure_future(copier.follow(ended))
         try:

@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from adjutant.config import Config
-
 
 @dataclass(frozen=True)
 class Mount:
@@ -42,18 +40,9 @@ class ResourceLimits:
     io_weight: Optional[int] = None  # 1..10000
     runtime_max: Optional[float] = None  # seconds
 
-    @classmethod
-    def from_config(cls, config: Config) -> ResourceLimits:
-        return cls(
-            memory_max=config.task_memory_max,
-            cpus=config.task_cpus,
-            tasks_max=config.task_tasks_max,
-            io_weight=config.task_io_weight,
-            runtime_max=config.task_runtime_max,
-        )
 
 
-# What a task unit's podman does (see adjutant/podman.py):
+# What a task unit's podman does (see runner/podman.py):
 #   run      podman run --rm IMAGE COMMAND
 #   keep     podman run IMAGE COMMAND, keeping the container for `commit`
 #   commit   podman commit the kept container as IMAGE, then remove it

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
 
+from adjutant.buildroot.core import BuildrootServices
 from adjutant.buildroot.logs import upload_path
-from adjutant.config import Config
+from adjutant.config import Config, task_limits
 from adjutant.hub.session import Hub, HubError
 from adjutant.runner.outcome import Outcome
 from adjutant.runner.runner import TaskRunner
@@ -91,7 +92,7 @@ class TaskContext:
     wakeup: asyncio.Event
     description: str = ""
     # shared by all tasks of the daemon: image rules, the buildroot cache
-    services: Any = None
+    services: Optional[BuildrootServices] = None
     # Set when the daemon stops (not the task): the task goes on in its unit and
     # is resumed by the next start, so cleanups that end the task (the
     # buildroot's EXPIRED) must not run.
@@ -147,7 +148,7 @@ class TaskContext:
             task_id=self.task_id, image=image or self.config.task_image, command=tuple(command),
             description=self.description or f"Koji task {self.task_id}: {self.method}",
             mounts=tuple(mounts), environment=dict(environment or {}), network=network,
-            limits=limits or ResourceLimits.from_config(self.config), workdir=workdir,
+            limits=limits or task_limits(self.config), workdir=workdir,
             action=action, userns=userns, personality=personality,
         )  # fmt: skip
 

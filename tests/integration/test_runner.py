@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import pytest
 
-from adjutant.config import Config
+from adjutant.config import Config, runner_settings
 from adjutant.runner.outcome import Outcome, OutcomeKind
 from adjutant.runner.runner import TaskRunner
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
@@ -36,7 +36,7 @@ def spec(config: Config, task_id: int, script: str, **kwargs) -> TaskSpec:
 async def run_to_end(config: Config, task: TaskSpec,
                      during: Optional[Callable[[TaskRunner], Awaitable[None]]] = None) -> Outcome:
     """Run one task through a fresh runner: launch, `during` (if any), wait, release."""
-    runner = TaskRunner(config)
+    runner = TaskRunner(runner_settings(config))
     await runner.open(reattach=False)
     try:
         await runner.launch(task)
@@ -162,7 +162,7 @@ def test_runner_killed_mid_task_reattaches(config, new_task_id, tmp_path, finish
                    30, "the task to end while no runner follows it")  # fmt: skip
 
     async def scenario():
-        runner = TaskRunner(config)
+        runner = TaskRunner(runner_settings(config))
         found = await runner.open()
         assert task_id in found
         outcome = await runner.wait(task_id)
@@ -186,7 +186,7 @@ def test_eight_tasks_at_once_each_with_its_own_limits_outcome_and_log(config, ne
     ]  # fmt: skip
 
     async def scenario():
-        runner = TaskRunner(config)
+        runner = TaskRunner(runner_settings(config))
         await runner.open(reattach=False)
         await asyncio.gather(*(runner.launch(s) for s in specs))
         limits_seen = {tid: unit_property(tid, "TasksMax") for tid in ids}

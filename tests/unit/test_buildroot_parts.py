@@ -11,7 +11,6 @@ import pytest
 from adjutant.buildroot.comps import CompsError, group_packages
 from adjutant.buildroot.core import missing_packages
 from adjutant.buildroot.macros import build_environment, build_macros, macros_file
-from adjutant.buildroot.policy import ImageRule, PolicyCache, PolicyError, choose_image, parse_rules
 from adjutant.buildroot.records import (
     classify_rpms,
     parse_rpm_list,
@@ -22,6 +21,7 @@ from adjutant.buildroot.records import (
 from adjutant.buildroot.script import Repo, build_script, checkout_script, prepare_script
 from adjutant.config import Config
 from adjutant.errors import AdjutantError
+from adjutant.imagepolicy import ImageRule, PolicyCache, PolicyError, choose_image, parse_rules
 from adjutant.scm import ScmError, allowed_source_cmd, parse_allowed_scms, parse_scm_url
 
 RULES = [
@@ -288,7 +288,7 @@ def test_epochs_are_taken_off_origin_keys():
 @pytest.mark.parametrize("selinux", [False, True])
 def test_build_mounts_and_their_selinux_labels(selinux):
     from adjutant.buildroot.core import build_mounts
-    from adjutant.podman import mount_options
+    from adjutant.runner.podman import mount_options
 
     mounts = build_mounts(workdir=Path("/var/tmp/koji/tasks/7/7"),
                           repo_dir=Path("/mnt/koji/repos/f40-build/9"),

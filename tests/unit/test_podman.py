@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from adjutant.podman import remove_container_argv, task_containers_argv, task_run_argv
+from adjutant.runner.podman import remove_container_argv, task_containers_argv, task_run_argv
 from adjutant.runner.spec import Mount
 
 PODMAN = Path("/usr/bin/podman")
@@ -48,7 +48,7 @@ def test_remove_and_list_argv():
 
 
 def test_build_containers_get_a_user_namespace_and_their_workdir():
-    from adjutant.podman import task_run_argv
+    from adjutant.runner.podman import task_run_argv
     from adjutant.runner.spec import Mount
 
     workdir = Mount("/var/tmp/koji/tasks/7/7", "/builddir", read_only=False, chown=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from adjutant.config import Config
+from adjutant.config import Config, runner_settings
 from adjutant.runner.outcome import OutcomeKind
 from adjutant.runner.properties import CgroupLayout, task_unit_name
 from adjutant.runner.spec import ResourceLimits, TaskSpec
@@ -53,7 +53,7 @@ def test_launch_sends_the_unit_and_names_the_outcome(config, systemd_mock, no_jo
     from adjutant.runner.runner import TaskRunner
 
     async def scenario():
-        runner = TaskRunner(config, layout=CgroupLayout(1))
+        runner = TaskRunner(runner_settings(config), layout=CgroupLayout(1))
         await runner.open(reattach=False)
         await runner.launch(make_spec(11))
         sent = systemd_mock.StartedProperties(task_unit_name(11))
@@ -81,7 +81,7 @@ def test_a_unit_that_vanishes_without_a_record_is_lost(config, systemd_mock, no_
     from adjutant.runner.runner import TaskRunner
 
     async def scenario():
-        runner = TaskRunner(config, layout=CgroupLayout(2))
+        runner = TaskRunner(runner_settings(config), layout=CgroupLayout(2))
         await runner.open(reattach=False)
         await runner.launch(make_spec(12))
         systemd_mock.RemoveUnit(task_unit_name(12))
@@ -97,7 +97,7 @@ def test_restart_finds_a_failed_unit_and_a_finished_task_without_unit(config, sy
     from adjutant.runner.runner import TaskRunner
 
     async def first_life():
-        runner = TaskRunner(config, layout=CgroupLayout(2))
+        runner = TaskRunner(runner_settings(config), layout=CgroupLayout(2))
         await runner.open(reattach=False)
         await runner.launch(make_spec(13))
         await runner.launch(make_spec(14))
@@ -105,7 +105,7 @@ def test_restart_finds_a_failed_unit_and_a_finished_task_without_unit(config, sy
         await runner.close()  # the daemon goes away; the units do not
 
     async def second_life():
-        runner = TaskRunner(config, layout=CgroupLayout(2))
+        runner = TaskRunner(runner_settings(config), layout=CgroupLayout(2))
         # while no runner watched: 13 failed (unit kept), 14 ended and was collected
         systemd_mock.FinishUnit(task_unit_name(13), "exit-code", "exited", "1")
         write_record(config, 14, "%032x" % (2 + 0xABC0))
@@ -126,7 +126,7 @@ def test_a_finished_unit_of_the_same_name_is_replaced(config, systemd_mock, no_j
     from adjutant.runner.runner import TaskRunner
 
     async def scenario():
-        runner = TaskRunner(config, layout=CgroupLayout(2))
+        runner = TaskRunner(runner_settings(config), layout=CgroupLayout(2))
         await runner.open(reattach=False)
         await runner.launch(make_spec(15))
         systemd_mock.FinishUnit(task_unit_name(15), "exit-code", "exited", "2")
