@@ -1,5 +1,5 @@
 """A task's logs reach the hub while the task runs, so `koji watch-logs`
-follows a build live (koji-builder-protocol.md "Uploads": live logs).
+follows a build live (kojid's incremental log uploads, koji's rawUpload).
 
 `LogStreamer` looks at the task's log files every second and sends what is
 new with rawUpload (64 KiB chunks at their offsets, adler32 checked against

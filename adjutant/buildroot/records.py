@@ -1,4 +1,5 @@
-"""The hub's record of a buildroot (koji-builder-protocol.md "Buildroots").
+"""The hub's record of a buildroot (kojihub's host.newBuildRoot, setBuildRootList,
+updateBuildRootList, setBuildRootState).
 
     host.newBuildRoot(repo_id, arch, task_id=)      -> id, state INIT
     host.setBuildRootList(id, rpms)                 INIT only: the prepared group

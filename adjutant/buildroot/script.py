@@ -44,8 +44,8 @@ EXIT_DEPS = 21  # a build requirement could not be installed
 EXIT_BUILD = 22  # rpmbuild failed
 EXIT_CHECKOUT = 23  # the SCM checkout or its source command failed
 
-# rpm -qa format of what the hub's buildroot list wants (koji-builder-protocol.md
-# "Buildroots"); tab separated, parsed by records.parse_rpm_list.
+# rpm -qa format of what the hub's buildroot list wants (kojihub's
+# setBuildRootList rpm fields); tab separated, parsed by records.parse_rpm_list.
 RPM_LIST_FORMAT = (
     "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCH}\\t%{ARCH}\\t%{SIGMD5}\\t%{SIZE}\\t%{BUILDTIME}\\n"
 )

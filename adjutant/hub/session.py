@@ -10,7 +10,7 @@ headers, call numbers, retries, fastUpload).  `Hub` wraps one session:
 - koji's own retry settings (max_retries, retry_interval, offline_retry,
   offline_retry_interval) come from kojid.conf, as for kojid; a call that
   still fails raises `HubError`, and callers that must not lose a result
-  keep it (outbox.py) and try again later;
+  keep it (results.py's Outbox) and try again later;
 - the worker's loop calls with `probe` (one try, no retries): each poll is
   a cheap probe of the hub, and when a probe is answered again after an
   outage, every call sleeping in koji's retry loop tries again at once
@@ -178,9 +178,8 @@ def login_method(config: Config) -> str:
 class Hub:
     """One hub session; its calls are serialized and run off the event loop."""
 
-    def __init__(self, session: Any, *, name: str) -> None:
+    def __init__(self, session: Any) -> None:
         self.session = session
-        self.name = name
         self._lock = threading.Lock()
 
     # `name` is positional-only: hub calls have keyword arguments called
@@ -222,7 +221,7 @@ class Hub:
         return await loop.run_in_executor(_POOL, lambda: self.probe_blocking(name, *args,
                                                                             **kwargs))  # fmt: skip
 
-    async def subsession(self, name: str) -> Hub:
+    async def subsession(self) -> Hub:
         """A subsession for one task, as kojid makes one per task."""
 
         def make() -> Any:
@@ -233,7 +232,7 @@ class Hub:
                     raise HubError("subsession", exc) from exc
 
         sub = await asyncio.get_running_loop().run_in_executor(_POOL, make)
-        return Hub(sub, name=name)
+        return Hub(sub)
 
     @property
     def session_id(self) -> Optional[int]:
@@ -284,7 +283,7 @@ def connect(config: Config, *, source: str = "kojid.conf") -> Hub:
         raise AdjutantError(f"login to {config.server} ({method}) failed: {text}") from exc
     if not session.logged_in:
         raise AdjutantError(f"login to {config.server} ({method}) failed: no session")
-    hub = Hub(session, name="main")
+    hub = Hub(session)
     try:
         hub.call_blocking("exclusiveSession", force=config.force_lock)
     except HubError as exc:

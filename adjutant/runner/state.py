@@ -94,8 +94,5 @@ class TaskState:
             return None
         return record
 
-    def exists(self) -> bool:
-        return self.path.is_dir()
-
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -25,7 +25,6 @@ T = TypeVar("T")
 
 NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
 UNIT_EXISTS = "org.freedesktop.systemd1.UnitExists"
-NOT_LOADED = "org.freedesktop.systemd1.LoadFailed"
 
 
 class SystemdCallError(RunnerError):

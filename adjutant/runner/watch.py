@@ -35,7 +35,6 @@ MANAGER_IFACE = "org.freedesktop.systemd1.Manager"
 UNIT_IFACE = "org.freedesktop.systemd1.Unit"
 SERVICE_IFACE = "org.freedesktop.systemd1.Service"
 PROPERTIES_IFACE = "org.freedesktop.DBus.Properties"
-UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
 UNKNOWN_OBJECT_ERRORS = (
     "org.freedesktop.DBus.Error.UnknownObject",
     # what a bus peer without that object path at all may answer to GetAll

@@ -1,4 +1,5 @@
-"""Task handlers, one module per Koji task method, and the table of them."""
+"""Task handlers, one module per Koji method (srpm.py: its two SRPM methods), and
+the table of them."""
 
 from __future__ import annotations
 

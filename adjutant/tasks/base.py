@@ -214,7 +214,8 @@ class TaskContext:
 
 
 class TaskHandler:
-    """Base of the handlers; one subclass per module under adjutant/tasks/."""
+    """Base of the handlers: one subclass per Koji method (or family of methods
+    that share their steps, as srpm.py's two), in a module under adjutant/tasks/."""
 
     methods: ClassVar[tuple[str, ...]] = ()
     # The load this task puts on the host (kojid's _taskWeight); the hub sums

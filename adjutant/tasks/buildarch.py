@@ -1,7 +1,7 @@
 """buildArch(pkg, root, arch, keep_srpm, opts): build binary RPMs of an SRPM for
 one arch, in a container, from exactly the packages of the tag's repo.
 
-The call sequence of kojid (koji-builder-protocol.md §5 buildArch): repoInfo,
+The call sequence of kojid's BuildArchTask.handler: repoInfo,
 the SRPM from work/, getBuildConfig, newBuildRoot, the buildroot (cached
 group image + this SRPM's BuildRequires), setBuildRootList, BUILDING,
 rpmbuild, updateBuildRootList, uploads, EXPIRED; the result in kojid's shape:

@@ -1,6 +1,7 @@
 """The worker's main loop: kojid's protocol with the hub, systemd's units for the work.
 
-Every poll (kojid's order, koji-builder-protocol.md §1 "Main loop"):
+Every poll (the order of kojid's TaskManager: updateTasks, readyForTask,
+getNextTask, takeTask):
 1. deliver results still in the outbox (closeTask / failTask);
 2. `host.getHostTasks`: the hub's list of tasks OPEN on this host, and their
    load.  An OPEN task we do not run is resumed if we kept its state or its
@@ -302,7 +303,7 @@ class Worker:
 
     async def _start(self, task_id: int, method: str, params: list[Any],
                      handler_class: type[TaskHandler], *, resumed: bool) -> None:  # fmt: skip
-        sub = await self.hub.subsession(f"task {task_id}")
+        sub = await self.hub.subsession()
         memo = Memo(task_state.task_state_dir(self.config.state_dir, task_id) / "memo.json")
         context = TaskContext(task_id=task_id, method=method, config=self.config, hub=sub,
                               runner=self.runner, memo=memo, wakeup=asyncio.Event(),

@@ -46,13 +46,6 @@ def remove(state_dir: Path, task_id: int) -> None:
     shutil.rmtree(task_state_dir(state_dir, task_id), ignore_errors=True)
 
 
-def known(state_dir: Path) -> list[int]:
-    directory = state_dir / "worker"
-    if not directory.is_dir():
-        return []
-    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
-
-
 # Failed tasks' work directories kept for an admin (failed_buildroot_lifetime):
 # <state_dir>/kept/<id>.json = {"workdir": path, "until": unix time}
 
