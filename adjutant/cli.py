@@ -108,6 +108,10 @@ def _build_parser() -> argparse.ArgumentParser:
                            "(stop the daemon first)")
     drain.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
 
+    files = sub.add_parser("files", help="where every file of a task is on this host")
+    files.add_argument("task_id", type=int, metavar="TASK")
+    files.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+
     cfg = sub.add_parser("config", help="settings")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     cfg_sub.add_parser("docs", help="print the settings reference (markdown)")
@@ -133,6 +137,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             daemon.warn_about_unused(config)
             serve = daemon.serve if args.command == "daemon" else daemon.drain
             return asyncio.run(serve(config))
+        if args.command == "files":
+            from adjutant.worker.taskfiles import describe_files
+
+            print(describe_files(_load_config(args.config), args.task_id))
+            return 0
         if args.command == "config":
             if args.config_command == "docs":
                 print(config_module.docs_markdown())

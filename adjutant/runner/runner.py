@@ -53,7 +53,7 @@ from adjutant.runner.properties import (
 )
 from adjutant.runner.settings import RunnerSettings
 from adjutant.runner.spec import TaskSpec
-from adjutant.runner.state import TaskState
+from adjutant.runner.state import TaskState, container_log_path
 from adjutant.runner.systemd import NO_SUCH_UNIT, UNIT_EXISTS, SystemdManager, is_error
 from adjutant.runner.watch import SERVICE_IFACE, UnitEvents, UnitWatch
 
@@ -115,7 +115,7 @@ class TaskRunner:
     def log_path_for(self, spec: TaskSpec) -> Path:
         if spec.log_path:
             return Path(spec.log_path)
-        return self.config.log_dir / str(spec.task_id) / "container.log"
+        return container_log_path(self.config.log_dir, spec.task_id)
 
     def exec_start(self, spec: TaskSpec, state: TaskState) -> list[str]:
         podman = self.config.podman

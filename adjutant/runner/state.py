@@ -30,6 +30,11 @@ def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(temporary, path)
 
 
+def container_log_path(log_dir: Path, task_id: int) -> Path:
+    """Where a task unit's journal is copied: <log_dir>/<id>/container.log."""
+    return log_dir / str(task_id) / "container.log"
+
+
 class TaskState:
     def __init__(self, state_dir: Path, task_id: int) -> None:
         self.task_id = task_id

@@ -24,6 +24,7 @@ from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
 from adjutant.buildroot.logs import LogStreamer, upload_path
 from adjutant.buildroot.script import INPUT_SRPM, build_script
 from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
+from adjutant.runner.state import container_log_path
 from adjutant.tasks.base import TaskContext, TaskHandler
 
 LOG_NAMES = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log",
@@ -74,7 +75,7 @@ def task_logs(ctx: TaskContext) -> dict[str, Path]:
     """The logs of a build task: the buildroot's, and the unit's whole journal."""
     result = ctx.workdir / "result"
     files = {name: result / name for name in LOG_NAMES}
-    files["container.log"] = ctx.config.log_dir / str(ctx.task_id) / "container.log"
+    files["container.log"] = container_log_path(ctx.config.log_dir, ctx.task_id)
     return files
 
 

@@ -50,6 +50,10 @@ def remove(state_dir: Path, task_id: int) -> None:
 # <state_dir>/kept/<id>.json = {"workdir": path, "until": unix time}
 
 
+def kept_record(state_dir: Path, task_id: int) -> Path:
+    return state_dir / "kept" / f"{task_id}.json"
+
+
 def keep_workdir(state_dir: Path, task_id: int, workdir: Path, lifetime: float) -> float:
     """Record that the task's work directory stays until now + lifetime."""
     until = time.time() + lifetime
@@ -57,7 +61,7 @@ def keep_workdir(state_dir: Path, task_id: int, workdir: Path, lifetime: float) 
     directory.mkdir(parents=True, exist_ok=True)
     temporary = directory / f"{task_id}.json.tmp"
     temporary.write_text(json.dumps({"workdir": str(workdir), "until": until}))
-    os.replace(temporary, directory / f"{task_id}.json")
+    os.replace(temporary, kept_record(state_dir, task_id))
     return until
 
 
@@ -78,4 +82,4 @@ def expired_workdirs(state_dir: Path, now: float) -> list[tuple[int, Path]]:
 
 
 def forget_kept(state_dir: Path, task_id: int) -> None:
-    (state_dir / "kept" / f"{task_id}.json").unlink(missing_ok=True)
+    kept_record(state_dir, task_id).unlink(missing_ok=True)
