@@ -22,7 +22,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from adjutant.atomic import write_atomically
 from adjutant.config import Config
 from adjutant.process import CommandError, run_async
 from adjutant.runner.podman import image_exists_argv, remove_image_argv
@@ -78,9 +78,7 @@ class BuildrootCache:
 
     def _save_index(self, index: dict[str, dict[str, float]]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = self._index_path().with_suffix(".tmp")
-        temporary.write_text(json.dumps(index, sort_keys=True))
-        os.replace(temporary, self._index_path())
+        write_atomically(self._index_path(), json.dumps(index, sort_keys=True))
 
     def rpm_list_path(self, image: str) -> Path:
         return self.directory / (hashlib.sha256(image.encode()).hexdigest()[:24] + ".tsv")

@@ -16,11 +16,12 @@ unreachable hub and a restart of adjutant.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
+
+from adjutant.atomic import write_atomically
 
 CLOSE = "host.closeTask"
 FAIL = "host.failTask"
@@ -72,9 +73,8 @@ class Outbox:
     def put(self, task_id: int, method: str, response: str, summary: str) -> PendingResult:
         self.directory.mkdir(parents=True, exist_ok=True)
         entry = PendingResult(task_id, method, response, summary, time.time())
-        temporary = self._path(task_id).with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(entry)))
-        os.replace(temporary, self._path(task_id))
+        # the result of a build must survive even a power cut before delivery
+        write_atomically(self._path(task_id), json.dumps(asdict(entry)), sync=True)
         return entry
 
     def get(self, task_id: int) -> Optional[PendingResult]:

@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 from typing import IO, Optional
 
+from adjutant.atomic import write_atomically
 from adjutant.process import run_async
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,9 @@ class JournalCopier:
         return saved.get("cursor"), int(saved.get("offset", 0)), int(saved.get("lines", 0))
 
     def _save_position(self, cursor: str, offset: int) -> None:
-        temporary = self.cursor_path.with_name(self.cursor_path.name + ".tmp")
-        temporary.write_text(json.dumps(
+        write_atomically(self.cursor_path, json.dumps(
             {"invocation_id": self.invocation_id, "cursor": cursor, "offset": offset,
              "lines": self.lines_written}))  # fmt: skip
-        os.replace(temporary, self.cursor_path)
 
     # ---- reading ------------------------------------------------------------
 

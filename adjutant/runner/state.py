@@ -12,22 +12,14 @@ runner needs to finish a task it did not start.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
+from adjutant.atomic import write_atomically
 from adjutant.runner.poststop import EXIT_RECORD
 from adjutant.runner.spec import TaskSpec
-
-
-def _write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 def container_log_path(log_dir: Path, task_id: int) -> Path:
@@ -57,14 +49,14 @@ class TaskState:
         if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, mode=0o700)
-        _write_atomically(self.spec_file, spec.to_json())
+        write_atomically(self.spec_file, spec.to_json())
         lines = []
         for key, value in spec.environment.items():
             if "\n" in value or "\n" in key or "=" in key:
                 raise ValueError(f"task {self.task_id}: environment entry {key!r} cannot be "
                                  "passed to a container (newline or '=' in it)")  # fmt: skip
             lines.append(f"{key}={value}\n")
-        _write_atomically(self.env_file, "".join(lines), mode=0o600)
+        write_atomically(self.env_file, "".join(lines), mode=0o600)
 
     def load_spec(self) -> Optional[TaskSpec]:
         try:
@@ -74,7 +66,7 @@ class TaskState:
 
     def save_invocation(self, invocation_id: str) -> None:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_atomically(self.path / "invocation", invocation_id + "\n")
+        write_atomically(self.path / "invocation", invocation_id + "\n")
 
     def invocation(self) -> Optional[str]:
         try:

@@ -23,12 +23,12 @@ import asyncio
 import dataclasses
 import inspect
 import json
-import os
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
 
+from adjutant.atomic import write_atomically
 from adjutant.buildroot.core import BuildrootServices
 from adjutant.buildroot.logs import upload_path
 from adjutant.config import Config, task_limits
@@ -66,9 +66,7 @@ class Memo:
     def set(self, key: str, value: Any) -> None:
         self._values[key] = value
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(self._values))
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps(self._values))
 
     async def once(self, key: str, make: Callable[[], Awaitable[Any]]) -> Any:
         """The value `make()` gave the first time, even across restarts."""

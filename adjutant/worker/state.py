@@ -6,12 +6,13 @@ task the hub still lists as OPEN on this host instead of freeing it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
+
+from adjutant.atomic import write_atomically
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,7 @@ def task_state_dir(state_dir: Path, task_id: int) -> Path:
 def save(state_dir: Path, task: OpenedTask) -> None:
     directory = task_state_dir(state_dir, task.task_id)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = directory / "task.json.tmp"
-    temporary.write_text(json.dumps(asdict(task)))
-    os.replace(temporary, directory / "task.json")
+    write_atomically(directory / "task.json", json.dumps(asdict(task)))
 
 
 def load(state_dir: Path, task_id: int) -> Optional[OpenedTask]:
@@ -59,9 +58,8 @@ def keep_workdir(state_dir: Path, task_id: int, workdir: Path, lifetime: float) 
     until = time.time() + lifetime
     directory = state_dir / "kept"
     directory.mkdir(parents=True, exist_ok=True)
-    temporary = directory / f"{task_id}.json.tmp"
-    temporary.write_text(json.dumps({"workdir": str(workdir), "until": until}))
-    os.replace(temporary, kept_record(state_dir, task_id))
+    write_atomically(kept_record(state_dir, task_id),
+                     json.dumps({"workdir": str(workdir), "until": until}))
     return until
 
 

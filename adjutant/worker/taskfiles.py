@@ -21,9 +21,10 @@ writes it, and when it goes.  `adjutant files TASK` prints them.
     shared by all tasks  <state_dir>/buildroot-cache/
         the buildroot cache; pruned to buildroot_cache_images
 
-Writers are atomic (a temporary file, then rename): the worker's and the
-runner's through their own small helpers, the unit's ExecStopPost (poststop.py)
-with its own dependency-free copy, as it must start without the package.
+Every state file is written by adjutant.atomic.write_atomically (a temporary
+file, then rename; the outbox also fsynced); the unit's ExecStopPost
+(poststop.py) has its own dependency-free copy, as it must start without the
+package.
 """
 
 from __future__ import annotations

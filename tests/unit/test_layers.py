@@ -1,7 +1,7 @@
 """The layers are a fact: each part of the package imports only its own
 layer and the layers below it.  From the bottom:
 
-    base      errors, quantities, process, untrusted, imagepolicy
+    base      errors, quantities, process, untrusted, imagepolicy, atomic
     runner    systemd, podman, journald: knows nothing of Koji or kojid.conf
     config    the settings table (kojid.conf)
     hub       the Koji hub client
@@ -23,7 +23,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "adjutant"
 
 LAYERS = [
-    {"errors", "quantities", "process", "untrusted", "imagepolicy"},
+    {"errors", "quantities", "process", "untrusted", "imagepolicy", "atomic"},
     {"runner"},
     {"config"},
     {"hub"},
