@@ -172,6 +172,8 @@ class Buildroot:
         self._rpm_ids: Optional[dict[str, int]] = None
         self._external_repos: list[dict[str, Any]] = []
         self._origins: Optional[dict[str, str]] = None
+        # the tag's mock.* extras, read with the build config in load()
+        self.mock_options = MockOptions()
 
     # ---- what the hub says --------------------------------------------------------
 
@@ -184,20 +186,8 @@ class Buildroot:
         return self.config.topdir / "repos" / self.tag_name / str(self.repo_id)
 
     @property
-    def repo_arch(self) -> str:
-        """The repo's directory arch: the buildroot's canonical arch."""
-        return self.br_arch
-
-    @property
     def repo(self) -> Repo:
-        return Repo(url=f"file://{self.repo_dir / self.repo_arch}", options=self.mock_options)
-
-    @property
-    def mock_options(self) -> MockOptions:
-        try:
-            return mock_options(self.extra, tag=self.tag_name)
-        except AdjutantError as exc:
-            raise build_error(str(exc)) from None
+        return Repo(url=f"file://{self.repo_dir / self.br_arch}", options=self.mock_options)
 
     async def load(self) -> None:
         import koji
@@ -225,10 +215,14 @@ class Buildroot:
         # kojid's BuildRoot: the buildroot (and its repo directory, which the hub
         # writes by canonical arch: i686 -> i386) is the canonical arch
         self.br_arch = koji.canonArch(repo_arch(self.arch, arches))
-        if not (self.repo_dir / self.repo_arch / "repodata").is_dir():
+        if not (self.repo_dir / self.br_arch / "repodata").is_dir():
             raise build_error(f"repo {self.repo_id} of tag {self.tag_name} for "
-                              f"{self.repo_arch} is not under topdir "
-                              f"({self.repo_dir / self.repo_arch})")  # fmt: skip
+                              f"{self.br_arch} is not under topdir "
+                              f"({self.repo_dir / self.br_arch})")  # fmt: skip
+        try:
+            self.mock_options = mock_options(self.extra, tag=self.tag_name)
+        except AdjutantError as exc:
+            raise build_error(str(exc)) from None
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -418,11 +412,11 @@ class Buildroot:
         """An `rpm -qa` listing as the hub takes it: ids, external repos marked,
         rpms that did not come from the tag's repo left out (and noted)."""
         if self._rpm_ids is None:
-            self._rpm_ids = read_rpmlist_ids(self.repo_dir / self.repo_arch / "rpmlist.jsonl")
+            self._rpm_ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
             tag_id, event = self.repo_info["tag_id"], self.repo_info["create_event"]
             self._external_repos = await self.ctx.memo.once("external_repos", lambda: (
                 self.ctx.hub.call("getExternalRepoList", tag_id, event=event)))  # fmt: skip
-            self._origins = (read_pkgorigins(self.repo_dir / self.repo_arch)
+            self._origins = (read_pkgorigins(self.repo_dir / self.br_arch)
                              if self._external_repos else None)  # fmt: skip
         listed, foreign = classify_rpms(
             parse_rpm_list(listing), ids=self._rpm_ids, external_repos=self._external_repos,

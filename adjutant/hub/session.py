@@ -195,18 +195,21 @@ class Hub:
     def probe_blocking(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """One try of the call, no retries (koji's own `retry=False`, as its
         sslLogin uses); its answer or failure tells the waker about the hub."""
+        error: Optional[HubError] = None
         with self._lock:
             try:
                 result = self.session._callMethod(name, args, kwargs, retry=False)
             except Exception as exc:
                 error = HubError(name, exc)
-                if error.unreachable and WAKER.probe_failed():
-                    log.warning("the hub does not answer (%s); probing it every poll", error)
-                elif not error.unreachable and WAKER.probe_answered():
-                    log.info("the hub answers again")
-                raise error from exc
+        if error is not None and error.unreachable:
+            if WAKER.probe_failed():
+                log.warning("the hub does not answer (%s); probing it every poll", error)
+            raise error from error.cause
+        # an answer, a fault included: the hub is there
         if WAKER.probe_answered():
             log.info("the hub answers again")
+        if error is not None:
+            raise error from error.cause
         return result
 
     async def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:

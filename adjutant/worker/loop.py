@@ -388,7 +388,7 @@ class Worker:
         if info and info["state"] in (self.states["CLOSED"], self.states["FAILED"]) \
                 and info.get("host_id") == self.host_id:  # fmt: skip
             return True  # an earlier try got through; koji's retry was refused
-        if info and info["state"] == self.states["OPEN"] and info.get("host_id") == self.host_id:
+        if self._open_here(info):
             log.error("task %s: the hub refused its result (%s); reporting the failure",
                       task_id, exc)  # fmt: skip
             self.outbox.put(task_id, FAIL, encode_failure(exc.cause),
@@ -404,7 +404,11 @@ class Worker:
             info = await self.hub.probe("getTaskInfo", task_id)
         except HubError:
             return True
-        return bool(info) and info.get("state") == self.states["OPEN"] \
+        return self._open_here(info)
+
+    def _open_here(self, info: Any) -> bool:
+        """A getTaskInfo answer says the task is OPEN on this host."""
+        return isinstance(info, dict) and info.get("state") == self.states["OPEN"] \
             and info.get("host_id") == self.host_id  # fmt: skip
 
     async def _forget(self, task_id: int, *, keep: bool = False) -> None:

@@ -144,17 +144,25 @@ def test_daemon_killed_mid_task_finishes_it_once(hub, daemon_factory, how, ends_
     assert count_calls(hub, "host.openTask", task_id) == 1
 
 
-def test_a_result_survives_the_hub_being_down_for_30_seconds(hub, daemon_factory):
-    daemon = daemon_factory()
-    task_id = hub.admin.create_task("sleep", [4])
+def end_a_task_during_an_outage(hub, daemon, seconds: int, sleep: int) -> int:
+    """A `sleep` task that ends while the hub is down for `seconds`; returns
+    once the hub is back, the task still OPEN on it."""
+    task_id = hub.admin.create_task("sleep", [sleep])
     daemon.start()
     wait_for(lambda: unit_active(task_id), 60, "the task's unit")
     hub.stop()
     down_since = time.monotonic()
     wait_for(lambda: not unit_active(task_id), 30, "the task to end while the hub is down")
     assert state_name(hub, task_id) == "OPEN"
-    wait_for(lambda: time.monotonic() - down_since >= 30, 31, "30 s of outage")
+    wait_for(lambda: time.monotonic() - down_since >= seconds, seconds + 1,
+             f"{seconds} s of outage")  # fmt: skip
     hub.start()
+    return task_id
+
+
+def test_a_result_survives_the_hub_being_down_for_30_seconds(hub, daemon_factory):
+    daemon = daemon_factory()
+    task_id = end_a_task_during_an_outage(hub, daemon, 30, sleep=4)
     took = wait_for(lambda: state_name(hub, task_id) == "CLOSED", 60,
                     "the result to reach the hub")  # fmt: skip
     print(f"result delivered {took:.2f} s after the hub returned")
@@ -167,14 +175,7 @@ def test_a_result_reaches_the_hub_within_a_poll_of_its_return(hub, daemon_factor
     ends: the result is delivered within a poll (+ 2 s) of the hub's return,
     not when koji's next retry comes round."""
     daemon = daemon_factory(retry_interval=60, max_retries=120)
-    task_id = hub.admin.create_task("sleep", [3])
-    daemon.start()
-    wait_for(lambda: unit_active(task_id), 60, "the task's unit")
-    hub.stop()
-    down_since = time.monotonic()
-    wait_for(lambda: not unit_active(task_id), 30, "the task to end while the hub is down")
-    wait_for(lambda: time.monotonic() - down_since >= 60, 61, "60 s of outage")
-    hub.start()
+    task_id = end_a_task_during_an_outage(hub, daemon, 60, sleep=3)
     took = wait_for(lambda: state_name(hub, task_id) == "CLOSED", SLEEPTIME + 2,
                     "the result to reach the hub within a poll + 2 s")  # fmt: skip
     print(f"result delivered {took:.2f} s after the hub returned (retry_interval 60)")
