@@ -88,6 +88,9 @@ def main(runs: int) -> None:
                 for _ in range(runs):
                     task_id = admin.create_task("sleep", [1])
                     wait_for(lambda t=task_id: state(admin, t) == "CLOSED", 60, "sleep 1")
+                    # the emulator logs a call after answering it
+                    wait_for(lambda t=task_id: call_times(admin, "host.closeTask", t), 10,
+                             "the closeTask in the hub's call log")  # fmt: skip
                     [opened] = call_times(admin, "host.openTask", task_id)
                     [closed] = call_times(admin, "host.closeTask", task_id)
                     opens.append(opened - handed_out_at(admin, task_id, opened))

@@ -322,13 +322,17 @@ class TaskRunner:
         if task_id not in self._tasks:
             # a unit we do not follow: a launch cut short by a cancel
             await self._adopt(task_id)
-        if task_id in self._tasks:
-            await self.cancel(task_id)
-            try:
-                await asyncio.wait_for(self.wait(task_id), timeout)
-            except (asyncio.TimeoutError, RunnerError) as exc:
-                log.warning("task %s: its unit did not end within %.0f s: %s", task_id,
-                            timeout, exc or "timed out")  # fmt: skip
+        if task_id not in self._tasks:
+            # no unit of it (the common end: its last step was released):
+            # nothing for systemd to reset or unreference
+            TaskState(self.config.state_dir, task_id).remove()
+            return
+        await self.cancel(task_id)
+        try:
+            await asyncio.wait_for(self.wait(task_id), timeout)
+        except (asyncio.TimeoutError, RunnerError) as exc:
+            log.warning("task %s: its unit did not end within %.0f s: %s", task_id,
+                        timeout, exc or "timed out")  # fmt: skip
         await self.release(task_id)
 
     async def remove_container(self, task_id: int) -> None:
