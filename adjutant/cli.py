@@ -147,7 +147,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(config_module.docs_markdown())
                 return 0
             checked = config_module.load(args.file)
-            config_module.require_userns_ranges(checked, str(args.file))
+            config_module.build_id_range(checked, str(args.file))
             print(f"{args.file}: ok")
             return 0
     except AdjutantError as exc:

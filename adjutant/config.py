@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,11 +99,11 @@ def _parse_io_weight(text: str) -> int:
     return value
 
 
-def _parse_userns(text: str) -> str:
-    """podman --userns for build containers: auto[:options], or empty for none."""
+def _parse_subid_name(text: str) -> str:
+    """A user name of /etc/subuid, or empty for none."""
     value = text.strip()
-    if value and not (value == "auto" or value.startswith("auto:")):
-        raise ValueError(f"{text!r} is not auto or auto:size=N (or empty for none)")
+    if value and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value):
+        raise ValueError(f"{text!r} is not a user name of /etc/subuid (or empty for none)")
     return value
 
 
@@ -480,10 +481,17 @@ class Config:
         600.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
         doc="Longest an image pull may take.",
     )  # fmt: skip
-    buildroot_cache_images: int = setting(
+    buildroot_cache_roots: int = setting(
         8, section=ADJUTANT, parse=_parse_non_negative_int, kind="integer",
-        doc="Prepared buildroot images kept for reuse (one per tag, repo, arch and group); "
-            "the least recently used go first. 0 keeps none beyond the builds running.",
+        doc="Prepared buildroots kept for reuse (one per bootstrap image, tag, repo, arch and "
+            "group); the least recently used go first, never one a task uses. 0 keeps none "
+            "beyond the builds running.",
+    )  # fmt: skip
+    buildroot_dir: Path = setting(
+        Path("/var/lib/adjutant/buildroots"), section=ADJUTANT, parse=_parse_path, kind="path",
+        doc="Prepared buildroots (roots/) and each task's copy-on-write view of one "
+            "(views/<task id>/, an overlay mount).  Root's own: on a local filesystem that "
+            "overlayfs takes as an upper directory (not overlayfs itself, not NFS).",
     )  # fmt: skip
 
     # ---- [adjutant]: task units -------------------------------------------------
@@ -515,14 +523,16 @@ class Config:
             "there, both with a closing note saying so (journalctl -u keeps the rest, within "
             "journald's own limits).",
     )  # fmt: skip
-    build_userns: str = setting(
-        "auto:size=65536", section=ADJUTANT, parse=_parse_userns, kind="podman --userns",
-        doc="The user namespace of build containers.  auto:size=N gives each container a "
-            "range of subordinate uids of its own (podman takes them from the containers "
-            "entry of /etc/subuid and /etc/subgid), so neither container root nor the build "
-            "user is a host account and two builds never share a uid; the task's work "
-            "directory is handed to that range (podman's :U).  Empty runs builds in the "
-            "host's user namespace (not recommended: container root is host root).",
+    build_ids: str = setting(
+        "adjutant", section=ADJUTANT, parse=_parse_subid_name, kind="subid name",
+        doc="The name of an entry of /etc/subuid and /etc/subgid (the RPM adds "
+            "'adjutant:1879048192:65536' to both): every container of a buildroot runs in a "
+            "user namespace mapping its uids and gids 0-65535 to that range, so neither "
+            "container root (which installs the packages) nor the build user (uid 1000) is "
+            "a host account.  One range for all builds: a cached buildroot's files belong "
+            "to it, and every task's view of one uses them as they are.  Empty runs "
+            "buildroots in the host's user namespace (not recommended: container root is "
+            "host root).",
     )  # fmt: skip
     task_memory_max: Optional[int] = setting(
         None, section=ADJUTANT, parse=_parse_optional_size, kind="size",
@@ -635,24 +645,37 @@ def task_limits(config: Config) -> ResourceLimits:
 
 
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+BUILD_ID_COUNT = 65536  # ids 0-65535 inside a buildroot, as a distribution has
 
 
-def require_userns_ranges(config: Config, source: str,
-                          files: tuple[Path, ...] = SUBID_FILES) -> None:  # fmt: skip
-    """build_userns=auto needs podman's `containers` range in /etc/subuid and
-    /etc/subgid (the RPM adds it); without it every build would fail."""
-    if not config.build_userns:
-        return
+def build_id_range(config: Config, source: str,
+                   files: tuple[Path, ...] = SUBID_FILES) -> Optional[tuple[int, int]]:  # fmt: skip
+    """The host ids (start, count) of buildroot containers: the build_ids entry,
+    the same range in /etc/subuid and /etc/subgid; None when build_ids is empty."""
+    name = config.build_ids
+    if not name:
+        return None
+    found: list[tuple[int, int]] = []
     for path in files:
         try:
             lines = path.read_text().splitlines()
         except OSError:
             lines = []
-        if not any(line.startswith("containers:") for line in lines):
+        ranges = [line.split(":") for line in lines if line.startswith(f"{name}:")]
+        usable = [(int(r[1]), int(r[2])) for r in ranges
+                  if len(r) == 3 and r[1].isdigit() and r[2].isdigit()
+                  and int(r[2]) >= BUILD_ID_COUNT]  # fmt: skip
+        if not usable:
             raise ConfigError(
-                f"{source}: [{ADJUTANT}] build_userns = {config.build_userns} needs a "
-                f"'containers' range in {path} (add 'containers:2147483647:2147483648'), "
-                "or set build_userns to empty")  # fmt: skip
+                f"{source}: [{ADJUTANT}] build_ids = {name} needs a range of at least "
+                f"{BUILD_ID_COUNT} ids for {name!r} in {path} (add '{name}:1879048192:65536'), "
+                "or set build_ids to empty")  # fmt: skip
+        found.append(usable[0])
+    if len(set(found)) > 1:
+        raise ConfigError(f"{source}: [{ADJUTANT}] build_ids = {name}: its ranges in "
+                          f"{' and '.join(map(str, files))} differ; buildroots need the same "
+                          "range for uids and gids")  # fmt: skip
+    return found[0][0], BUILD_ID_COUNT
 
 
 def load(path: Union[str, Path] = DEFAULT_CONFIG_FILE) -> Config:

@@ -32,7 +32,7 @@ STATUS_INTERVAL = 5.0
 def load_config(path: Path) -> Config:
     config = config_module.load(path)
     config_module.require_hub(config, str(path))
-    config_module.require_userns_ranges(config, str(path))
+    config_module.build_id_range(config, str(path))
     return config
 
 

@@ -404,7 +404,8 @@ class UntrustedDir:
 
     # --- writing (scripts before the first container, state notes)
 
-    def _create(self, parent: int, leaf: str, shown: str, data: bytes, mode: int) -> None:
+    def _create(self, parent: int, leaf: str, shown: str, data: bytes, mode: int, *,
+                owner: Optional[tuple[int, int]] = None) -> None:  # fmt: skip
         try:
             fd = os.open(leaf, _CREATE_FLAGS, mode, dir_fd=parent)
         except FileExistsError:
@@ -415,6 +416,8 @@ class UntrustedDir:
             raise UntrustedFileError(shown, f"already exists{what}; refused") from None
         try:
             os.fchmod(fd, mode)
+            if owner is not None:
+                os.fchown(fd, *owner)
             _write_all(fd, data)
             os.fsync(fd)
         except BaseException:
@@ -423,11 +426,13 @@ class UntrustedDir:
             raise
         os.close(fd)
 
-    def write_new(self, relname: str, data: Data, mode: int = 0o644) -> None:
-        """Create `relname`; refused if the name exists as anything."""
+    def write_new(self, relname: str, data: Data, mode: int = 0o644,
+                  owner: Optional[tuple[int, int]] = None) -> None:  # fmt: skip
+        """Create `relname` (given to `owner`, uid and gid); refused if the name
+        exists as anything."""
         parent, leaf, shown = self._open_parent(relname)
         try:
-            self._create(parent, leaf, shown, _as_bytes(data), mode)
+            self._create(parent, leaf, shown, _as_bytes(data), mode, owner=owner)
         finally:
             os.close(parent)
 
@@ -490,12 +495,34 @@ class UntrustedDir:
         finally:
             os.close(parent)
 
-    def note(self, relname: str, data: Data) -> None:
-        """Append to `relname`, making it if it is not there (never through a link)."""
+    def note(self, relname: str, data: Data, owner: Optional[tuple[int, int]] = None) -> None:
+        """Append to `relname`, making it (for `owner`) if it is not there
+        (never through a link)."""
         try:
             self.append(relname, data)
         except MissingFileError:
-            self.write_new(relname, data)
+            self.write_new(relname, data, owner=owner)
+
+    def make_dir(self, relname: str, mode: int = 0o755,
+                 owner: Optional[tuple[int, int]] = None) -> None:  # fmt: skip
+        """Make the directory `relname` if it is not there (for `owner`); a
+        name that is there as anything but a directory is refused."""
+        parent, leaf, shown = self._open_parent(relname)
+        try:
+            try:
+                os.mkdir(leaf, mode, dir_fd=parent)
+            except FileExistsError:
+                if not stat.S_ISDIR(_lstat(parent, leaf).st_mode):
+                    raise UntrustedFileError(shown, "is not a directory; refused") from None
+                return
+            if owner is not None:
+                os.chown(leaf, *owner, dir_fd=parent, follow_symlinks=False)
+        finally:
+            os.close(parent)
+
+    def give_to(self, owner: tuple[int, int]) -> None:
+        """Give the directory itself (not what is in it) to `owner`."""
+        os.fchown(self.fd, *owner)
 
 
 def remove_tree(path: Path, *, missing_ok: bool = False) -> None:

@@ -2,23 +2,31 @@
 
     br = Buildroot(ctx, tag=root, repo_id=repo_id, arch=arch, group="build")
     await br.load()                # repoInfo, getBuildConfig, the repo under topdir
-    await br.prepare()             # image, cached group buildroot, newBuildRoot,
+    await br.prepare()             # bootstrap image, newBuildRoot, the prepared root
+                                   # (cached) and the task's view of it,
                                    # setBuildRootList, BUILDING
-    outcome = await br.run("build", script)   # the task's unit, no network
+    outcome = await br.rpmbuild(target="x86_64")   # BuildRequires, then rpmbuild
     await br.record_installed()    # updateBuildRootList
     await br.expire()              # EXPIRED, also after a failure
 
-Every container of the task runs under the task's unit, with only the task's
-work directory writable (/builddir), the tag's repo read-only at its own path,
-and nothing of the host's credentials (no cert, keytab or hub session inside).
-Steps are recorded in the task's memo, so a restarted adjutant does not ask
-the hub for a second buildroot or run a finished step again.
+The bootstrap image only installs (script.py says how): the build group into
+an empty root, kept (roots.py), and each task's BuildRequires into its own
+copy-on-write view of it; rpmbuild runs with the view as its root filesystem.
+Every container of the task runs under the task's unit, in the buildroot's
+user namespace (build_ids), with only the task's work directory writable
+(/builddir) besides the root it installs into, the daemon's scripts and
+inputs read-only (/adjutant), the tag's repo read-only at its own path for
+the installing steps, and nothing of the host's credentials (no cert, keytab
+or hub session inside).  Steps are recorded in the task's memo, so a
+restarted adjutant does not ask the hub for a second buildroot or run a
+finished step again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import re
 import shutil
@@ -28,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from adjutant.buildroot.cache import BuildrootCache, BuildrootKey
+from adjutant.atomic import write_atomically
 from adjutant.buildroot.comps import CompsError, comps_file, group_packages
 from adjutant.buildroot.context import BuildContext
 from adjutant.buildroot.macros import build_environment, build_macros
@@ -39,8 +47,22 @@ from adjutant.buildroot.records import (
     read_pkgorigins,
     read_rpmlist_ids,
 )
-from adjutant.buildroot.script import BUILDDIR, Repo, prepare_script
-from adjutant.config import Config, task_limits
+from adjutant.buildroot.roots import RootCache, RootKey, TaskView
+from adjutant.buildroot.script import (
+    BUILD_GID,
+    BUILD_UID,
+    BUILDDIR,
+    BUILDREQS_NOSRC,
+    EXIT_MORE_DEPS,
+    INPUT_SRPM,
+    INPUTS,
+    INSTALLROOT,
+    Repo,
+    build_script,
+    deps_script,
+    prepare_script,
+)
+from adjutant.config import Config, build_id_range, task_limits
 from adjutant.errors import AdjutantError
 from adjutant.imagepolicy import POLICY_KEY, PolicyCache, choose_image, parse_rules
 from adjutant.process import run_async
@@ -49,6 +71,7 @@ from adjutant.runner.podman import image_exists_argv, image_id_argv
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 from adjutant.untrusted import MissingFileError, UntrustedDir, UntrustedFileError
 
+DYNAMIC_ROUNDS = 8  # %generate_buildrequires rounds at most
 REPO_USABLE_STATES = ("READY", "EXPIRED")  # kojid: an expired repo is intact, only old
 
 
@@ -59,12 +82,30 @@ def build_error(message: str) -> Exception:
 
 
 class BuildrootServices:
-    """What all tasks of the daemon share: the image rules and the buildroot cache."""
+    """What all tasks of the daemon share: the image rules, the prepared
+    roots and the buildroots' id range."""
 
     def __init__(self, config: Config) -> None:
         self.policies = PolicyCache(config.image_policy_ttl)
-        self.cache = BuildrootCache(config)
+        self.cache = RootCache(config)
         self.config_rules = parse_rules(config.image_policy, where="kojid.conf [adjutant]")
+        self.ids = build_id_range(config, "kojid.conf")
+
+    @property
+    def idmap(self) -> Optional[str]:
+        """podman's uid/gid map of every buildroot container (TaskSpec.idmap)."""
+        return f"{self.ids[0]}:{self.ids[1]}" if self.ids else None
+
+    def host_ids(self, uid: int, gid: int) -> tuple[int, int]:
+        """The host uid and gid of an id pair inside a buildroot."""
+        start = self.ids[0] if self.ids else 0
+        return start + uid, start + gid
+
+    @property
+    def build_owner(self) -> tuple[int, int]:
+        """Who the build user (mockbuild) is on the host: the owner of what the
+        daemon makes in a task's work directory."""
+        return self.host_ids(BUILD_UID, BUILD_GID)
 
 
 def work_file_path(relpath: str) -> str:
@@ -133,16 +174,25 @@ def selinux_enabled() -> bool:
     return os.path.exists("/sys/fs/selinux/enforce")
 
 
-def build_mounts(*, workdir: Path, repo_dir: Path, packages: Optional[Path], chown: bool,
-                 selinux: bool) -> list[Mount]:  # fmt: skip
-    """What a build container sees of the host: its work directory (read-write,
-    its own), the tag's repo and the packages the repo's toplink points into
-    (read-only, at their own paths).  With SELinux on, the work directory is
-    relabelled private to the container (Z) and the repo shared (z); packages/
-    is far too big to relabel on every build: label it once for containers
-    (container_ro_file_t; virt_use_nfs on an NFS /mnt/koji), see the README."""
-    mounts = [Mount(str(workdir), BUILDDIR, read_only=False, chown=chown,
-                    selinux="Z" if selinux else None),
+def build_mounts(*, workdir: Path, inputs: Path, selinux: bool) -> list[Mount]:
+    """What every container of a buildroot sees of the host: the task's work
+    directory (read-write, its own) and the daemon's scripts and inputs
+    (read-only).  With SELinux on, both are relabelled private to the task's
+    containers (Z)."""
+    label = "Z" if selinux else None
+    return [Mount(str(workdir), BUILDDIR, read_only=False, selinux=label),
+            Mount(str(inputs), INPUTS, selinux=label)]  # fmt: skip
+
+
+def install_mounts(*, root: Path, repo_dir: Path, packages: Optional[Path],
+                   selinux: bool) -> list[Mount]:  # fmt: skip
+    """What a bootstrap container installing into `root` sees besides: the
+    root at /buildroot (read-write), the tag's repo and the packages the
+    repo's toplink points into (read-only, at their own paths; the repo
+    relabelled shared, z).  packages/ is far too big to relabel on every
+    build: label it once for containers (container_ro_file_t; virt_use_nfs on
+    an NFS /mnt/koji), see the README."""
+    mounts = [Mount(str(root), INSTALLROOT, read_only=False),
               Mount(str(repo_dir), str(repo_dir), selinux="z" if selinux else None)]  # fmt: skip
     if packages is not None:
         mounts.append(Mount(str(packages), str(packages)))
@@ -166,7 +216,7 @@ class Buildroot:
         self.build_config: dict[str, Any] = {}
         self.br_arch = arch
         self.image = ""
-        self.cached_image = ""
+        self.prepared_root: Optional[Path] = None
         self.brootid: Optional[int] = None
         self.cache_hit = False
         self._rpm_ids: Optional[dict[str, int]] = None
@@ -261,8 +311,9 @@ class Buildroot:
         policy = self.config.image_pull
         if policy == "always" or (policy == "if-missing" and not present):
             await self.note(f"Start: pulling image {image}")
-            spec = self.spec((), action="pull", image=image,
-                             limits=ResourceLimits(runtime_max=self.config.image_pull_timeout))
+            spec = self.ctx.container_spec(
+                (), action="pull", image=image,
+                limits=ResourceLimits(runtime_max=self.config.image_pull_timeout))  # fmt: skip
             outcome = await self.ctx.run_container(f"pull:{image}", spec)
             if not outcome.ok:
                 reason = outcome.log_tail[-1] if outcome.log_tail else outcome.message
@@ -274,48 +325,67 @@ class Buildroot:
 
     # ---- containers -------------------------------------------------------------------
 
-    def mounts(self, *, userns: bool) -> list[Mount]:
-        packages = self.config.topdir / "packages"
-        return build_mounts(workdir=self.ctx.workdir, repo_dir=self.repo_dir,
-                            packages=packages if packages.is_dir() else None,
-                            chown=userns, selinux=selinux_enabled())  # fmt: skip
+    @property
+    def inputs(self) -> Path:
+        """The daemon's directory of scripts and inputs, /adjutant (read-only) in
+        every container: no step can change what the next one runs or reads."""
+        path = self.ctx.private_dir / "inputs"
+        path.mkdir(mode=0o755, exist_ok=True)
+        return path
 
-    def spec(self, command: Any, *, action: str = "run", image: Optional[str] = None,
-             limits: Optional[ResourceLimits] = None, network: Optional[bool] = None,
-             extra_mounts: Sequence[Mount] = ()) -> TaskSpec:  # fmt: skip
-        """A container step of this task: by default the build image, no network.
+    @property
+    def view(self) -> TaskView:
+        return TaskView(self.config.buildroot_dir, self.ctx.task_id)
 
-        The steps that run the packager's content (run: checkout, SRPM, build)
-        get a user namespace of their own (build_userns).  The group buildroot's
-        preparation (keep, then commit) does not: it runs only the tag's group
-        packages, and podman commits a user-namespace container's copied-up
-        directories with the namespace's host uids, which no later container
-        could write."""
-        runs = action in ("run", "keep")
-        userns = (self.config.build_userns or None) if action == "run" else None
-        mounts = [*self.mounts(userns=bool(userns)), *extra_mounts] if runs else []
-        return self.ctx.container_spec(
-            command, image=image or self.cached_image, mounts=mounts,
-            network=self.network if network is None else network,
-            limits=limits or self.build_limits(), workdir=BUILDDIR if runs else None,
-            action=action, userns=userns,
-            personality=personality_for(self.target_arch, os.uname().machine) if runs else None,
+    def _spec(self, command: Sequence[str], *, image: str, mounts: Sequence[Mount],
+              network: bool = False, limits: Optional[ResourceLimits] = None,
+              rootfs: Optional[Path] = None, as_build_user: bool = False) -> TaskSpec:  # fmt: skip
+        spec = self.ctx.container_spec(
+            command, image=image, network=network, limits=limits or self.build_limits(),
+            mounts=[*build_mounts(workdir=self.ctx.workdir, inputs=self.inputs,
+                                  selinux=selinux_enabled()), *mounts],
+            workdir=BUILDDIR,
+            personality=personality_for(self.target_arch, os.uname().machine),
         )  # fmt: skip
+        return dataclasses.replace(
+            spec, idmap=self.services.idmap, rootfs=str(rootfs) if rootfs else None,
+            user=f"{BUILD_UID}:{BUILD_GID}" if as_build_user else None,
+            drop_caps=as_build_user)  # fmt: skip
+
+    def install_spec(self, script: str, root: Path) -> TaskSpec:
+        """A bootstrap container, as root, installing into `root` from the tag's repo."""
+        packages = self.config.topdir / "packages"
+        return self._spec(["/bin/bash", script], image=self.image, mounts=install_mounts(
+            root=root, repo_dir=self.repo_dir, packages=packages if packages.is_dir() else None,
+            selinux=selinux_enabled()))  # fmt: skip
+
+    def root_spec(self, script: str) -> TaskSpec:
+        """A container of the task's buildroot, as the build user, no network."""
+        return self._spec(["/bin/bash", script], image=self.image, mounts=(),
+                          rootfs=self.view.root, as_build_user=True)  # fmt: skip
+
+    def bootstrap_spec(self, script: str, *, network: bool,
+                       extra_mounts: Sequence[Mount] = ()) -> TaskSpec:  # fmt: skip
+        """A bootstrap container as the build user, outside the buildroot (the
+        SCM checkout: the bootstrap image has git, the buildroot need not)."""
+        return self._spec(["/bin/bash", script], image=self.image, mounts=extra_mounts,
+                          network=network, as_build_user=True)  # fmt: skip
 
     def build_limits(self) -> ResourceLimits:
         """The configured task limits, with kojid's rpmbuild_timeout as run-time limit."""
         return dataclasses.replace(task_limits(self.config),
                                    runtime_max=float(self.config.rpmbuild_timeout))  # fmt: skip
 
-    async def write_script(self, name: str, text: str) -> str:
-        """Put a script in the work directory (replacing whatever a container
-        left under that name, never writing through it)."""
-        await self.ctx.in_workdir(lambda d: d.replace(name, text, mode=0o755))
-        return f"{BUILDDIR}/{name}"
+    def write_script(self, name: str, text: str) -> str:
+        """Put a script in the daemon's inputs; returns its path in a container."""
+        write_atomically(self.inputs / name, text, mode=0o644)
+        return f"{INPUTS}/{name}"
 
-    async def place_input(self, source: Path, name: str) -> None:
-        """Copy a file of the daemon's (the fetched SRPM) into the work directory."""
-        await self.ctx.in_workdir(lambda d: d.copy_in(source, name))
+    async def place_input(self, source: Path, name: str = INPUT_SRPM) -> None:
+        """A file of the daemon's (the fetched SRPM) in the inputs."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, shutil.copyfile, source, self.inputs / name)
+        os.chmod(self.inputs / name, 0o644)
 
     async def note(self, line: str) -> None:
         """A line in state.log, written by the daemon (never through a link)."""
@@ -325,10 +395,12 @@ class Buildroot:
         now = datetime.datetime.now(datetime.timezone.utc)
         stamp = now.strftime("%Y-%m-%d %H:%M:%S,") + f"{now.microsecond // 1000:03d}"
 
+        owner = self.services.build_owner
+
         def write(directory: UntrustedDir) -> None:
-            if not directory.exists("result"):
-                os.mkdir("result", 0o755, dir_fd=directory.fd)
-            directory.note("result/state.log", f"{stamp} {line}\n")
+            # the build user appends to state.log too
+            directory.make_dir("result", owner=owner)
+            directory.note("result/state.log", f"{stamp} {line}\n", owner=owner)
 
         try:
             await self.ctx.in_workdir(write)
@@ -366,47 +438,94 @@ class Buildroot:
 
     async def prepare(self) -> None:
         hub, memo = self.ctx.hub, self.ctx.memo
+        owner = self.services.build_owner
+        # the work directory is the build user's (root's steps may write anything in it)
+
+        def own(directory: UntrustedDir) -> None:
+            directory.give_to(owner)
+            directory.make_dir("result", owner=owner)
+
+        await self.ctx.in_workdir(own)
         self.image = self.choose_image()
         base_id = await self.ensure_image(self.image)
         task_id = self.ctx.task_id
         self.brootid = int(await memo.once("brootid", lambda: hub.call(
             "host.newBuildRoot", self.repo_id, self.br_arch, task_id=task_id)))  # fmt: skip
-        key = BuildrootKey(base_id, self.tag_name, self.repo_id, self.br_arch, self.group)
+        key = RootKey(base_id, self.tag_name, self.repo_id, self.br_arch, self.group)
 
-        async def make(image: str) -> Path:
+        async def make(root: Path) -> Path:
             try:
                 packages = group_packages(comps_file(self.repo_dir), self.group)
             except CompsError as exc:
                 raise build_error(f"tag {self.tag_name}: {exc}") from None
-            script = await self.write_script("adjutant-prepare.sh", prepare_script(
+            # the empty root is the buildroot's root's
+            root.mkdir(mode=0o755)
+            os.chown(root, *self.services.host_ids(0, 0))
+            script = self.write_script("prepare.sh", prepare_script(
                 repo=self.repo, group=self.group, packages=packages))  # fmt: skip
-            keep = self.spec(["/bin/bash", script], action="keep", image=self.image)
-            outcome = await self.ctx.run_container("buildroot-prepare", keep)
+            outcome = await self.ctx.run_container("buildroot-prepare",
+                                                   self.install_spec(script, root))  # fmt: skip
             if not outcome.ok:
                 raise await self.failure(outcome, "setting up the buildroot")
-            commit = self.spec((), action="commit", image=image)
-            committed = await self.ctx.run_container("buildroot-commit", commit)
-            if not committed.ok:
-                raise build_error(f"could not save the prepared buildroot as {image}: "
-                                  f"{committed.message}")  # fmt: skip
             return await self.copy_result("buildroot-group.tsv", max_size=64 * 1024**2)
 
-        self.cached_image, group_list, self.cache_hit = await self.services.cache.ensure(key, make)
+        self.prepared_root, group_list, self.cache_hit = \
+            await self.services.cache.ensure(key, make, task_id=task_id)  # fmt: skip
+        await self.view.mount(self.prepared_root, owner=self.services.host_ids(0, 0)[0])
         ignored = self.mock_options.not_applicable
         if ignored:
             await self.note("Note: tag extras for mock itself, not applicable here: "
                             + " ".join(ignored))  # fmt: skip
-        how = "from cached image" if self.cache_hit else "prepared as"
-        await self.note(f"Start: buildroot {how} {self.cached_image} (base image {self.image})")
+        how = "from the prepared root" if self.cache_hit else "prepared into"
+        await self.note(f"Start: buildroot {how} {self.prepared_root} (bootstrap image "
+                        f"{self.image}); this task's view: {self.view.root}")  # fmt: skip
         group_rpms = await self.hub_rpm_list(group_list)
         await memo.once("buildroot_list", lambda: hub.call(
             "host.setBuildRootList", self.brootid, group_rpms))  # fmt: skip
         await memo.once("buildroot_building", lambda: hub.call(
             "host.setBuildRootState", self.brootid, "BUILDING"))  # fmt: skip
 
+    async def install_requirements(self, step: str, srpm: str, what: str) -> Outcome:
+        """`dnf builddep` of `srpm` (a file in the inputs) into the task's view."""
+        script = self.write_script(f"{step}.sh", deps_script(
+            repo=self.repo, srpm=f"{INPUTS}/{srpm}", what=what))  # fmt: skip
+        outcome = await self.ctx.run_container(step, self.install_spec(script, self.view.root))
+        if outcome.ok:
+            # root's list of the buildroot, taken before the build user runs
+            await self.copy_result("buildroot.tsv", max_size=64 * 1024**2)
+        return outcome
+
     async def run(self, step: str, script_name: str, script: str) -> Outcome:
-        path = await self.write_script(script_name, script)
-        return await self.ctx.run_container(step, self.spec(["/bin/bash", path]))
+        """A script as the build user in the task's buildroot."""
+        return await self.ctx.run_container(step, self.root_spec(
+            self.write_script(script_name, script)))  # fmt: skip
+
+    async def rpmbuild(self, *, target: str, source_only: bool = False) -> Outcome:
+        """The SRPM in the inputs rebuilt in the buildroot: its BuildRequires
+        installed, then rpmbuild; for %generate_buildrequires, rounds of
+        rpmbuild -br and installs until nothing more is wanted (mock's limit
+        of rounds).  The outcome of the last step run."""
+        if not source_only:
+            deps = await self.install_requirements("deps", INPUT_SRPM, "build requirements")
+            if not deps.ok:
+                return deps
+        script = build_script(target=target, macros=self.macros(),
+                              environment=self.environment(), source_only=source_only)  # fmt: skip
+        for round_ in range(1, DYNAMIC_ROUNDS + 1):
+            suffix = "" if round_ == 1 else f"-{round_}"
+            outcome = await self.run(f"build{suffix}", "build.sh", script)
+            if outcome.kind.value != "failed" or outcome.exit_status != EXIT_MORE_DEPS:
+                return outcome
+            nosrc = f"buildreqs-{round_}.nosrc.rpm"
+            await self.ctx.in_workdir(functools.partial(
+                UntrustedDir.copy_out, relname=BUILDREQS_NOSRC, destination=self.inputs / nosrc,
+                max_size=256 * 1024**2))  # fmt: skip
+            deps = await self.install_requirements(f"deps-{round_ + 1}", nosrc,
+                                                   "generated build requirements")  # fmt: skip
+            if not deps.ok:
+                return deps
+        raise build_error(f"%generate_buildrequires still wanted more after {DYNAMIC_ROUNDS} "
+                          "rounds")  # fmt: skip
 
     async def hub_rpm_list(self, listing: str) -> list[dict[str, Any]]:
         """An `rpm -qa` listing as the hub takes it: ids, external repos marked,
@@ -430,7 +549,8 @@ class Buildroot:
     async def record_installed(self) -> list[dict[str, Any]]:
         if self.brootid is None:
             return []
-        listing = await self.read_result("buildroot.tsv", missing_ok=True)
+        copy = self.ctx.private_dir / "results" / "buildroot.tsv"
+        listing = copy.read_text() if copy.is_file() else ""
         if not listing:
             return []
         rpms = await self.hub_rpm_list(listing)
@@ -439,8 +559,8 @@ class Buildroot:
         return rpms
 
     async def expire(self) -> None:
-        if self.cached_image:
-            self.services.cache.done_with(self.cached_image)
+        if self.prepared_root is not None:
+            self.services.cache.done_with(self.prepared_root)
         if self.ctx.stopping:
             return  # the daemon stops, the build goes on: it is resumed, not ended
         if self.ctx.lost:

@@ -1,23 +1,34 @@
 """The scripts that run inside a task's containers, built as text by pure
 functions (every value from outside shell-quoted) and tested as text.
 
+A buildroot is made the way mock makes one from a bootstrap: two kinds of
+container, both in the buildroot's user namespace (build_ids):
+
+    bootstrap   the bootstrap image (its package manager and rpm), as root,
+                with the buildroot at /buildroot: installs the tag's build
+                group into an empty root (prepare_script), then the
+                BuildRequires (deps_script) with `dnf --installroot`
+    root        the buildroot itself as the container's filesystem (podman
+                --rootfs), as the build user mockbuild (uid 1000, gid 135), no
+                capabilities, no network: rpmbuild (build_script)
+
+so nothing of the bootstrap image is in the buildroot, and everything in it
+came from the tag's repo.  Root installs only dependencies: the group's
+packages by name from comps, the BuildRequires with `dnf builddep` of the
+SRPM (and of each `%generate_buildrequires` round's .nosrc.rpm), so nothing a
+packager wrote is ever an argument of root's dnf.  The scripts and the inputs
+(the SRPM, each round's .nosrc.rpm) are the daemon's, bound read-only at
+/adjutant; a build step can change neither the next step's script nor its
+input.
+
 Each script writes the logs Koji users know into /builddir/result (the task's
 work directory on the host, bound read-write): root.log (package manager
 output), build.log (rpmbuild), state.log (timestamped phases), hw_info.log and
 installed_pkgs.log; the unit's own journal has everything else.  Its exit
 status names the phase that failed (EXIT_* below), so the daemon can tell a
-packager which phase it was.
-
-Root does the package installs, and only as dependencies: the group's
-packages by name from comps, the BuildRequires with `dnf builddep` of the SRPM
-(and of each `%generate_buildrequires` round's .nosrc.rpm), so nothing a
-packager wrote is ever an argument of root's dnf (a "requirement" ending in
-.rpm or starting with / or -- is a dependency no package provides, never a
-file to install or an option).  Everything of the packager's runs as the
-unprivileged user `mockbuild` (uid 1000) under setpriv with no capabilities
-and no_new_privs; an image that cannot give that fails the task: adjutant
-never builds as root.  The tag's macros go to the build user's ~/.rpmmacros
-and its environment to rpmbuild alone, never to root's rpm or dnf (as mock).
+packager which phase it was.  The tag's macros go to the build user's
+~/.rpmmacros and its environment to rpmbuild alone, never to root's rpm or
+dnf (as mock).
 """
 
 from __future__ import annotations
@@ -34,15 +45,24 @@ RESULT = f"{BUILDDIR}/result"
 TOPDIR = f"{BUILDDIR}/build"
 BUILD_USER = "mockbuild"
 BUILD_UID = 1000
+BUILD_GID = 135  # mock's group
 BUILD_HOME = f"{BUILDDIR}/home"
+# Where bootstrap containers see the buildroot they install into.
+INSTALLROOT = "/buildroot"
+# The daemon's read-only directory of scripts and inputs, in every container.
+INPUTS = "/adjutant"
 # The SRPM a build starts from, under a name of ours: `dnf builddep` reads a
 # file by its suffix, and a packager's name must not make it read a spec.
-INPUT_SRPM = "adjutant-input.src.rpm"
+INPUT_SRPM = "input.src.rpm"
+# Where the build step leaves a %generate_buildrequires round's .nosrc.rpm;
+# the daemon copies it to INPUTS for the next deps step.
+BUILDREQS_NOSRC = "adjutant-buildreqs.nosrc.rpm"
 
 EXIT_SETUP = 20  # the buildroot could not be set up
 EXIT_DEPS = 21  # a build requirement could not be installed
 EXIT_BUILD = 22  # rpmbuild failed
 EXIT_CHECKOUT = 23  # the SCM checkout or its source command failed
+EXIT_MORE_DEPS = 24  # rpmbuild -br generated requirements that are not installed
 
 # rpm -qa format of what the hub's buildroot list wants (kojihub's
 # setBuildRootList rpm fields); tab separated, parsed by records.parse_rpm_list.
@@ -77,12 +97,14 @@ def or_fail(phase: str, message: str, status: int) -> str:
 
 
 def dnf_command(repo: Repo) -> str:
-    """The package manager (the tag's mock.package_manager) limited to the tag's
-    repo and nothing else on the image, with the tag's mock.yum options."""
+    """The bootstrap's package manager (the tag's mock.package_manager),
+    installing into the buildroot from the tag's repo and nothing else, with
+    the tag's mock.yum options."""
     options = repo.options
     words = [
-        options.package_manager, "-y", "--setopt=reposdir=/dev/null",
-        "--setopt=install_weak_deps=False", "--setopt=keepcache=False",
+        options.package_manager, "-y", f"--installroot={INSTALLROOT}",
+        "--setopt=reposdir=/dev/null", "--setopt=install_weak_deps=False",
+        "--setopt=keepcache=False",
         # the tag's repo is the hub's own (unsigned until signed later)
         "--no-gpgchecks" if options.package_manager == "dnf5" else "--nogpgcheck",
         f"--releasever={options.releasever or 'koji'}",
@@ -129,6 +151,20 @@ state() {{ local line; line="$(date -u '+%Y-%m-%d %H:%M:%S,%3N') $*"
 fail() {{ state "Finish: $1 (failed)"; echo "adjutant: $2" >&2; exit "$3"; }}
 """
 
+# Root's steps leave the logs to the build user, who appends to them next
+# (chown -R changes links themselves and never follows one).
+ROOT_PRELUDE = PRELUDE + f"""\
+trap 'chown -R --no-dereference {BUILD_UID}:{BUILD_GID} "$R"' EXIT
+"""
+
+# The build user's steps: refuse to go on as root, whatever the image did.
+USER_PRELUDE = PRELUDE + f"""\
+[ "$(id -u)" != 0 ] || fail setup "this step runs as root; adjutant never builds as root" \\
+    {EXIT_SETUP}
+export HOME={BUILD_HOME}
+mkdir -p "$HOME"
+"""
+
 HW_INFO = """\
 {
   echo "CPU info:"; nproc; grep -m1 'model name' /proc/cpuinfo || true
@@ -137,37 +173,37 @@ HW_INFO = """\
 } > "$R/hw_info.log" 2>&1
 """
 
-BUILD_USER_SETUP = f"""\
-if ! id -u {BUILD_USER} >/dev/null 2>&1; then
-    useradd -m -u {BUILD_UID} -d {BUILD_HOME} -s /bin/sh {BUILD_USER} >/dev/null 2>&1 \\
-        || fail setup "cannot create the build user {BUILD_USER} in this image (useradd \
-failed); adjutant never builds as root" {EXIT_SETUP}
-fi
-command -v setpriv >/dev/null || fail setup "this image has no setpriv to run the build as \
-{BUILD_USER}; adjutant never builds as root" {EXIT_SETUP}
-# HOME is the build user's for its commands only: root's rpm and dnf never read
-# the ~/.rpmmacros the build user can write.
-AS_USER=(setpriv --reuid={BUILD_USER} --regid={BUILD_USER} --init-groups --inh-caps=-all \
-         --bounding-set=-all --no-new-privs -- env HOME={BUILD_HOME})
-[ "$("${{AS_USER[@]}}" id -u 2>/dev/null || echo 0)" != 0 ] || fail setup "the build user \
-{BUILD_USER} is root in this image; adjutant never builds as root" {EXIT_SETUP}
-mkdir -p {TOPDIR} {BUILD_HOME}
-chown -R {BUILD_USER}: {TOPDIR} {BUILD_HOME}
-state "Note: building as $("${{AS_USER[@]}}" id -un) (uid $("${{AS_USER[@]}}" id -u))"
+# The build user in the new root, as mock's (uid 1000, group mock 135), unless
+# the root's own packages made one; and the mount point of the work directory.
+BUILD_USER_ENTRY = f"""\
+B={INSTALLROOT}
+mkdir -p "$B/etc" "$B{BUILDDIR}" "$B/tmp" "$B/var/tmp"
+chmod 1777 "$B/tmp" "$B/var/tmp"
+grep -q '^{BUILD_USER}:' "$B/etc/passwd" 2>/dev/null \\
+    || echo '{BUILD_USER}:x:{BUILD_UID}:{BUILD_GID}:Mock Build User:{BUILD_HOME}:/bin/sh' \\
+        >> "$B/etc/passwd"
+grep -q '^mock:' "$B/etc/group" 2>/dev/null || echo 'mock:x:{BUILD_GID}:{BUILD_USER}' \\
+    >> "$B/etc/group"
 """
 
 
 def _record_installed(name: str) -> str:
-    return (f'rpm -qa --qf {q(RPM_LIST_FORMAT)} > "$R/{name}"\n'
-            f'rpm -qa --qf {q(INSTALLED_FORMAT)} | sort > "$R/installed_pkgs.log"\n')  # fmt: skip
+    """The buildroot's packages, as the bootstrap's rpm reads its database
+    (the daemon copies the list out before the build user runs again)."""
+    return f'rpm --root {INSTALLROOT} -qa --qf {q(RPM_LIST_FORMAT)} > "$R/{name}"\n'
+
+
+# mock's installed_pkgs.log, once, by the step that builds: a log reaches the
+# hub as it grows, so it is never written twice
+INSTALLED_LOG = f'rpm -qa --qf {q(INSTALLED_FORMAT)} | sort > "$R/installed_pkgs.log"\n'
 
 
 def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
     """Install the tag's build group (its packages, read from comps) into the
-    image that becomes the cached buildroot."""
+    empty root at /buildroot: the prepared buildroot, cached."""
     names = " ".join(q(p) for p in packages)
     return (
-        PRELUDE
+        ROOT_PRELUDE
         + say(f"Start: installing the buildroot group {group}: {' '.join(packages)}")
         + _module_setup(repo)
         + _logged(f"{dnf_command(repo)} install {names}")
@@ -175,17 +211,33 @@ def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
         + or_fail(f"installing {group}", f"could not install the group {group} (see root.log)",
                   EXIT_SETUP)
         + f'{dnf_command(repo)} clean all >> "$R/root.log" 2>&1\n'
+        + BUILD_USER_ENTRY
         + _record_installed("buildroot-group.tsv")
         + say(f"Finish: installing the buildroot group {group}")
     )  # fmt: skip
 
 
+def deps_script(*, repo: Repo, srpm: str, what: str) -> str:
+    """Install the requirements the SRPM (or .nosrc.rpm) `srpm`, a file of the
+    daemon's under /adjutant, declares into the task's view at /buildroot."""
+    return (
+        ROOT_PRELUDE
+        + f'state "Start: installing {what}"\n'
+        + _logged(f"{builddep_command(repo)} {srpm}")
+        + f'{builddep_command(repo)} {q(srpm)} >> "$R/root.log" 2>&1 \\\n'
+        + or_fail(f"installing {what}", f"could not install the {what} (see root.log)",
+                  EXIT_DEPS)
+        + _record_installed("buildroot.tsv")
+        + f'state "Finish: installing {what}"\n'
+    )  # fmt: skip
+
+
 def _user_macros(macros: Mapping[str, str]) -> str:
     """The tag's macros in the build user's ~/.rpmmacros (read by rpmbuild and
-    the user's rpm -i, never by root's rpm or dnf)."""
+    the user's rpm -i; root's rpm and dnf are the bootstrap's, which never
+    read it)."""
     text = "".join(f"%{name} {value}\n" for name, value in {**macros, "_topdir": TOPDIR}.items())
-    return (f"printf '%s' {q(text)} > {BUILD_HOME}/.rpmmacros\n"
-            f"chown {BUILD_USER}: {BUILD_HOME}/.rpmmacros\n")  # fmt: skip
+    return f"printf '%s' {q(text)} > \"$HOME/.rpmmacros\"\n"
 
 
 def _build_environment(environment: Mapping[str, str]) -> str:
@@ -195,73 +247,61 @@ def _build_environment(environment: Mapping[str, str]) -> str:
 
 
 def _build_setup(macros: Mapping[str, str], environment: Mapping[str, str]) -> str:
-    """The start of every rpmbuild step: hw_info.log, the build user, the tag's
-    macros (the user's) and environment (rpmbuild's)."""
-    return ('state "Start: build setup"\n' + HW_INFO + BUILD_USER_SETUP + _user_macros(macros)
-            + _build_environment(environment))  # fmt: skip
+    """The start of every rpmbuild step: hw_info.log, the tag's macros (the
+    user's) and environment (rpmbuild's), an empty rpmbuild tree."""
+    return ('state "Start: build setup"\n' + HW_INFO + _user_macros(macros)
+            + _build_environment(environment)
+            + f'rm -rf {TOPDIR}\nmkdir -p {TOPDIR}\n'
+            + 'state "Note: building as $(id -un 2>/dev/null) (uid $(id -u))"\n')  # fmt: skip
 
 
-def _builddep(repo: Repo, srpm: str, what: str) -> str:
-    """Root's dnf installs the requirements `srpm` (a path of ours) declares."""
-    return (
-        f'state "Start: installing {what}"\n'
-        + _logged(f"{builddep_command(repo)} {srpm}")
-        + f'{builddep_command(repo)} {srpm} >> "$R/root.log" 2>&1 \\\n'
-        + or_fail(f"installing {what}", f"could not install the {what} (see root.log)",
-                  EXIT_DEPS)
-        + f'state "Finish: installing {what}"\n'
-    )  # fmt: skip
-
-
-def _dynamic_requirements(repo: Repo, target: str) -> str:
+def _dynamic_requirements(target: str) -> str:
     """%generate_buildrequires: rpmbuild -br exits 11 while some are missing;
-    what it wrote is installed from the .nosrc.rpm's header (builddep)."""
+    the step then leaves the .nosrc.rpm (whose header names them) and ends
+    with EXIT_MORE_DEPS, and the daemon has them installed before the next."""
     return f"""\
 if grep -q '^%generate_buildrequires' "$SPEC"; then
-    for round in 1 2 3 4 5 6 7 8; do
-        "${{AS_USER[@]}}" "${{BUILD_ENV[@]}}" rpmbuild -br --target {q(target)} "$SPEC" \\
-            >> "$R/build.log" 2>&1
-        status=$?
-        [ $status -eq 0 ] && break
-        [ $status -eq 11 ] || fail rpmbuild "rpmbuild failed generating build requirements" \\
-            {EXIT_BUILD}
-        nosrc=$(ls -t {TOPDIR}/SRPMS/*.buildreqs.nosrc.rpm | head -n 1)
-        [ -f "$nosrc" ] && [ ! -L "$nosrc" ] || fail rpmbuild "rpmbuild -br wrote no \\
-.buildreqs.nosrc.rpm" {EXIT_BUILD}
-        cp --no-dereference -- "$nosrc" {BUILDDIR}/adjutant-buildreqs.nosrc.rpm
-""" + "        " + _builddep(repo, f"{BUILDDIR}/adjutant-buildreqs.nosrc.rpm",
-                              "generated build requirements").replace("\n", "\n        ") + """\
-    done
+    "${{BUILD_ENV[@]}}" rpmbuild -br --target {q(target)} "$SPEC" >> "$R/build.log" 2>&1
+    status=$?
+    if [ $status -eq 11 ]; then
+        nosrc=$(ls -t {TOPDIR}/SRPMS/*.buildreqs.nosrc.rpm 2>/dev/null | head -n 1)
+        [ -n "$nosrc" ] && [ -f "$nosrc" ] && [ ! -L "$nosrc" ] || fail rpmbuild \\
+            "rpmbuild -br wrote no .buildreqs.nosrc.rpm" {EXIT_BUILD}
+        rm -f {BUILDDIR}/{BUILDREQS_NOSRC}
+        cp --no-dereference -- "$nosrc" {BUILDDIR}/{BUILDREQS_NOSRC}
+        state "Finish: rpmbuild -br (generated build requirements to install)"
+        exit {EXIT_MORE_DEPS}
+    fi
+    [ $status -eq 0 ] || fail rpmbuild "rpmbuild failed generating build requirements" \\
+        {EXIT_BUILD}
 fi
 """
 
 
 def build_script(
     *,
-    repo: Repo,
     target: str,
     macros: Mapping[str, str],
     environment: Mapping[str, str],
     source_only: bool = False,
 ) -> str:
-    """Rebuild the task's SRPM (/builddir/adjutant-input.src.rpm) with the tag's
-    macros: binary RPMs and the SRPM for `target`, or only a new SRPM with
-    `source_only`.  The BuildRequires come from the SRPM's header."""
+    """As the build user in the buildroot: rebuild the task's SRPM
+    (/adjutant/input.src.rpm) with the tag's macros, binary RPMs and the SRPM
+    for `target`, or only a new SRPM with `source_only`.  Its requirements
+    are installed before (deps_script)."""
     stage = "-bs" if source_only else "-ba"
-    srpm = q(f"{BUILDDIR}/{INPUT_SRPM}")
     return (
-        PRELUDE
+        USER_PRELUDE
         + _build_setup(macros, environment)
-        + ("" if source_only else _builddep(repo, srpm, "build requirements"))
         + 'state "Start: rpmbuild"\n'
-        + f'"${{AS_USER[@]}}" rpm -i {srpm} >> "$R/build.log" 2>&1 \\\n'
+        + f'rpm -i {q(f"{INPUTS}/{INPUT_SRPM}")} >> "$R/build.log" 2>&1 \\\n'
         + or_fail("rpmbuild", "could not unpack the SRPM", EXIT_BUILD)
         + f'SPEC=$(ls {TOPDIR}/SPECS/*.spec | head -n 1)\n'
-        + ("" if source_only else _dynamic_requirements(repo, target))
-        + f'"${{AS_USER[@]}}" "${{BUILD_ENV[@]}}" rpmbuild {stage} --target {q(target)} "$SPEC" '
+        + ("" if source_only else _dynamic_requirements(target))
+        + INSTALLED_LOG
+        + f'"${{BUILD_ENV[@]}}" rpmbuild {stage} --target {q(target)} "$SPEC" '
           '>> "$R/build.log" 2>&1 \\\n'
         + f'    || fail rpmbuild "rpmbuild failed (see build.log)" {EXIT_BUILD}\n'
-        + _record_installed("buildroot.tsv")
         + f'find {TOPDIR}/RPMS {TOPDIR}/SRPMS -type f -name "*.rpm" ! -name "*.nosrc.rpm" '
           '-exec cp --no-dereference -- {} "$R/" \\;\n'
         + 'state "Finish: rpmbuild"\n'
@@ -284,23 +324,22 @@ def checkout_script(*, clone_url: str, ref: str, subdir: str, source_cmd: Sequen
     workdir = f"{SCM_DIR}/{subdir}" if subdir else SCM_DIR
     source = " ".join(q(a) for a in source_cmd)
     return (
-        PRELUDE
-        + BUILD_USER_SETUP
-        + f'mkdir -p {SCM_DIR}\n[ ${{#AS_USER[@]}} -gt 0 ] && chown {BUILD_USER}: {SCM_DIR}\n'
+        USER_PRELUDE
+        + f'rm -rf {SCM_DIR}\nmkdir -p {SCM_DIR}\n'
         + say(f"Start: checkout of {shown}#{ref}")
         + 'L="$R/checkout.log"\n'
-        + f'"${{AS_USER[@]}}" git {GIT_SAFETY} clone --no-checkout -- {q(clone_url)} {SCM_DIR} '
+        + f'git {GIT_SAFETY} clone --no-checkout -- {q(clone_url)} {SCM_DIR} '
         + '>> "$L" 2>&1 \\\n'
         + or_fail("checkout", f"git clone of {shown} failed (see checkout.log)",
                   EXIT_CHECKOUT)
-        + f'cd {SCM_DIR} && "${{AS_USER[@]}}" git checkout --quiet {q(ref)} -- >> "$L" 2>&1 \\\n'
+        + f'cd {SCM_DIR} && git checkout --quiet {q(ref)} -- >> "$L" 2>&1 \\\n'
         + or_fail("checkout", f"{ref} is not a commit, branch or tag of {shown}",
                   EXIT_CHECKOUT)
-        + '"${AS_USER[@]}" git rev-parse HEAD > "$R/commit" 2>> "$L"\n'
+        + 'git rev-parse HEAD > "$R/commit" 2>> "$L"\n'
         + f'cd {q(workdir)} 2>> "$L" \\\n'
         + or_fail("checkout", f"no directory {subdir} in the checkout", EXIT_CHECKOUT)
         + (say(f"Start: {' '.join(source_cmd)}")
-           + f'"${{AS_USER[@]}}" {source} >> "$L" 2>&1 \\\n'
+           + f'{source} >> "$L" 2>&1 \\\n'
            + or_fail("checkout", f"{' '.join(source_cmd)} failed (see checkout.log)",
                      EXIT_CHECKOUT) if source_cmd else "")
         + 'state "Finish: checkout"\n'
@@ -317,7 +356,7 @@ def srpm_from_checkout_script(*, subdir: str, macros: Mapping[str, str],
               'else SPECDIR="$C"; SOURCEDIR="$C"; fi\n') if source_layout else \
         'SPECDIR="$C"; SOURCEDIR="$C"\n'  # fmt: skip
     return (
-        PRELUDE
+        USER_PRELUDE
         + _build_setup(macros, environment)
         + f'C={q(checkout)}\n'
         + layout
@@ -325,11 +364,11 @@ def srpm_from_checkout_script(*, subdir: str, macros: Mapping[str, str],
         + '[ ${#SPECS[@]} -eq 1 ] && [ -f "${SPECS[0]}" ] || fail rpmbuild '
           f'"the checkout must hold exactly one spec file, it has ${{#SPECS[@]}}" {EXIT_BUILD}\n'
         + 'state "Start: rpmbuild -bs"\n'
-        + '"${AS_USER[@]}" "${BUILD_ENV[@]}" rpmbuild -bs '
+        + INSTALLED_LOG
+        + '"${BUILD_ENV[@]}" rpmbuild -bs '
           '--define "_sourcedir $SOURCEDIR" --define "_specdir $SPECDIR" "${SPECS[0]}" '
           '>> "$R/build.log" 2>&1 \\\n'
         + f'    || fail rpmbuild "rpmbuild -bs failed (see build.log)" {EXIT_BUILD}\n'
-        + _record_installed("buildroot.tsv")
         + f'find {TOPDIR}/SRPMS -type f -name "*.src.rpm" -exec cp --no-dereference -- {{}} "$R/" '
           '\\;\n'
         + 'state "Finish: rpmbuild -bs"\n'

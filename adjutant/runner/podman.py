@@ -32,6 +32,16 @@ def mount_options(mounts: Sequence[Mount]) -> list[str]:
     return options
 
 
+def idmap_options(idmap: Optional[str]) -> list[str]:
+    """uids and gids 0..size-1 of the container are host_start.. on the host:
+    one fixed range, so files a step leaves in a shared root belong to the
+    same ids in the next step ("host_start:size")."""
+    if idmap is None:
+        return []
+    start, size = idmap.split(":")
+    return ["--uidmap", f"0:{start}:{size}", "--gidmap", f"0:{start}:{size}"]
+
+
 def network_options(*, network: bool) -> list[str]:
     # No network unless a task needs it (SCM checkout); builds run offline.
     return [] if network else ["--network=none"]
@@ -52,6 +62,9 @@ def task_run_argv(
     keep: bool = False,
     userns: Optional[str] = None,
     personality: Optional[str] = None,
+    rootfs: Optional[str] = None,
+    idmap: Optional[str] = None,
+    drop_caps: bool = False,
 ) -> list[str]:
     """The `podman run` argv a task unit executes.  With `keep`, the container
     stays after it exits (to be committed as an image by the next step)."""
@@ -80,8 +93,11 @@ def task_run_argv(
         "--security-opt=no-new-privileges",
         "--cap-drop=NET_BIND_SERVICE",
     ]  # fmt: skip
+    if drop_caps:
+        argv.append("--cap-drop=all")
     if userns:
         argv.append(f"--userns={userns}")
+    argv += idmap_options(idmap)
     if personality:
         argv.append(f"--personality={personality}")
     argv += network_options(network=network)
@@ -92,7 +108,8 @@ def task_run_argv(
         argv += ["--workdir", workdir]
     if user is not None:
         argv += ["--user", user]
-    argv.append(image)
+    # a directory as the root filesystem (its owners are the idmap's range)
+    argv += ["--rootfs", rootfs] if rootfs is not None else [image]
     argv += list(command)
     return argv
 

@@ -127,7 +127,8 @@ class TaskRunner:
             podman=podman, task_id=spec.task_id, image=spec.image, command=spec.command,
             mounts=spec.mounts, env_file=state.env_file, workdir=spec.workdir, user=spec.user,
             network=spec.network, keep=spec.action == "keep", userns=spec.userns,
-            personality=spec.personality,
+            personality=spec.personality, rootfs=spec.rootfs, idmap=spec.idmap,
+            drop_caps=spec.drop_caps,
         )  # fmt: skip
 
     def unit_properties(self, spec: TaskSpec, state: TaskState) -> list[Property]:

@@ -78,6 +78,14 @@ class TaskSpec:
     userns: Optional[str] = None
     # podman --personality (LINUX32: uname -m says i686 on an x86_64 host)
     personality: Optional[str] = None
+    # A directory to run as the container's root filesystem instead of `image`
+    # (podman --rootfs): a task's view of a prepared buildroot.
+    rootfs: Optional[str] = None
+    # A user namespace mapping uids and gids 0..size-1 inside to
+    # host_start..host_start+size-1 ("host_start:size"; podman --uidmap/--gidmap)
+    idmap: Optional[str] = None
+    # Drop every capability (podman --cap-drop=all): for a build user's steps
+    drop_caps: bool = False
 
     def __post_init__(self) -> None:
         if self.task_id < 1:
@@ -91,6 +99,13 @@ class TaskSpec:
                 raise ValueError(f"task {self.task_id}: mount {mount} needs absolute paths")
             if ":" in mount.source or ":" in mount.target:
                 raise ValueError(f"task {self.task_id}: mount {mount} has a ':' in a path")
+        if self.rootfs is not None and (not self.rootfs.startswith("/") or ":" in self.rootfs):
+            raise ValueError(f"task {self.task_id}: rootfs {self.rootfs!r} must be an absolute "
+                             "path without ':'")  # fmt: skip
+        if self.idmap is not None:
+            start, _, size = self.idmap.partition(":")
+            if not (start.isdigit() and size.isdigit() and int(size) > 0):
+                raise ValueError(f"task {self.task_id}: idmap {self.idmap!r} is not START:SIZE")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

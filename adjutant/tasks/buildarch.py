@@ -3,7 +3,7 @@ one arch, in a container, from exactly the packages of the tag's repo.
 
 The call sequence of kojid's BuildArchTask.handler: repoInfo,
 the SRPM from work/, getBuildConfig, newBuildRoot, the buildroot (cached
-group image + this SRPM's BuildRequires), setBuildRootList, BUILDING,
+group root + this SRPM's BuildRequires), setBuildRootList, BUILDING,
 rpmbuild, updateBuildRootList, uploads, EXPIRED; the result in kojid's shape:
 
     {"rpms": [...], "srpms": [...] (only with keep_srpm), "logs": [...], "brootid": N}
@@ -22,7 +22,6 @@ from typing import Any, Optional
 
 from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
 from adjutant.buildroot.logs import LogStreamer, upload_path
-from adjutant.buildroot.script import INPUT_SRPM, build_script
 from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
 from adjutant.runner.state import container_log_path
 from adjutant.tasks.base import TaskContext, TaskHandler
@@ -141,16 +140,12 @@ class BuildArchHandler(TaskHandler):
         refusal = arch_refusal(srpm, arch)
         if refusal:
             raise build_error(refusal)
-        await buildroot.place_input(srpm_path, INPUT_SRPM)
+        await buildroot.place_input(srpm_path)
 
         async with streamed_logs(ctx) as streamer:
             try:
                 await buildroot.prepare()
-                script = build_script(
-                    repo=buildroot.repo, target=arch, macros=buildroot.macros(),
-                    environment=buildroot.environment(),
-                )  # fmt: skip
-                outcome = await buildroot.run("build", "adjutant-build.sh", script)
+                outcome = await buildroot.rpmbuild(target=arch)
                 await buildroot.record_installed()
                 if not outcome.ok:
                     raise await buildroot.failure(outcome, f"building {srpm.nvr}")

@@ -19,12 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
-from adjutant.buildroot.script import (
-    INPUT_SRPM,
-    build_script,
-    checkout_script,
-    srpm_from_checkout_script,
-)
+from adjutant.buildroot.script import checkout_script, srpm_from_checkout_script
 from adjutant.buildroot.srpm import SourceRPMError, read_srpm
 from adjutant.runner.spec import Mount
 from adjutant.scm import ScmError, check_scm, parse_scm_url, task_policy_data
@@ -77,12 +72,8 @@ class RebuildSRPMHandler(TaskHandler):
         async with streamed_logs(ctx) as streamer:
             try:
                 await buildroot.prepare()
-                await buildroot.place_input(local, INPUT_SRPM)
-                script = build_script(repo=buildroot.repo, target="noarch",
-                                      macros=buildroot.macros(),
-                                      environment=buildroot.environment(),
-                                      source_only=True)  # fmt: skip
-                outcome = await buildroot.run("srpm", "adjutant-srpm.sh", script)
+                await buildroot.place_input(local)
+                outcome = await buildroot.rpmbuild(target="noarch", source_only=True)
                 await buildroot.record_installed()
                 if not outcome.ok:
                     raise await buildroot.failure(outcome, f"rebuilding {header.nvr}")
@@ -121,10 +112,9 @@ class BuildSRPMFromSCMHandler(TaskHandler):
                 checkout = checkout_script(clone_url=scm.clone_url, shown_url=scm.safe_url,
                                            ref=scm.ref, subdir=scm.subdir,
                                            source_cmd=source_cmd)  # fmt: skip
-                path = await buildroot.write_script("adjutant-checkout.sh", checkout)
-                outcome = await ctx.run_container(
-                    "checkout", buildroot.spec(["/bin/bash", path], network=True,
-                                               extra_mounts=credentials_mounts(config)))
+                path = buildroot.write_script("checkout.sh", checkout)
+                outcome = await ctx.run_container("checkout", buildroot.bootstrap_spec(
+                    path, network=True, extra_mounts=credentials_mounts(config)))  # fmt: skip
                 if not outcome.ok:
                     raise await buildroot.failure(outcome, f"checking out {scm.safe_url}")
                 commit = (await buildroot.read_result("commit", max_size=200)).strip()
@@ -134,7 +124,7 @@ class BuildSRPMFromSCMHandler(TaskHandler):
                     subdir=scm.subdir, macros=buildroot.macros(),
                     environment=buildroot.environment(),
                     source_layout=config.support_rpm_source_layout)  # fmt: skip
-                outcome = await buildroot.run("srpm", "adjutant-srpm.sh", script)
+                outcome = await buildroot.run("srpm", "srpm.sh", script)
                 await buildroot.record_installed()
                 if not outcome.ok:
                     raise await buildroot.failure(outcome, f"building the SRPM of {scm.safe_url}")

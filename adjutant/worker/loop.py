@@ -32,6 +32,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from adjutant.buildroot.core import BuildrootServices
+from adjutant.buildroot.roots import (
+    partial_task_ids,
+    remove_partials,
+    remove_view,
+    view_task_ids,
+)
 from adjutant.config import Config
 from adjutant.errors import AdjutantError
 from adjutant.hub import answers
@@ -432,7 +438,14 @@ class Worker:
         await self._remove_workdir(task_id, workdir)
 
     async def _remove_workdir(self, task_id: int, workdir: Path) -> None:
+        """The task's work directory and its view of a buildroot (kept and
+        removed together: an admin looking at a failed build sees both)."""
         loop = asyncio.get_running_loop()
+        try:
+            await remove_view(self.config, task_id)
+            await remove_partials(self.config, task_id)
+        except (OSError, AdjutantError) as exc:
+            log.warning("task %s: could not remove its buildroot view: %s", task_id, exc)
         try:
             await loop.run_in_executor(None, lambda: remove_tree(workdir, missing_ok=True))
         except (OSError, AdjutantError) as exc:
@@ -440,13 +453,26 @@ class Worker:
                         workdir, exc)  # fmt: skip
 
     async def sweep_kept(self) -> None:
-        """Remove the kept work directories of failed tasks whose time is up."""
+        """Remove the kept work directories of failed tasks whose time is up,
+        and any buildroot view no task has (a crash between a task's end and
+        its clean-up)."""
         for task_id, workdir in task_state.expired_workdirs(self.config.state_dir, time.time()):
             if task_id in self.tasks:
                 continue  # given to us again: it is its work directory now
             log.info("task %s: removing its kept work directory %s", task_id, workdir)
             await self._remove_workdir(task_id, workdir)
             task_state.forget_kept(self.config.state_dir, task_id)
+        for task_id in sorted({*view_task_ids(self.config), *partial_task_ids(self.config)}):
+            if task_id in self.tasks or task_state.kept_record(self.config.state_dir,
+                                                               task_id).exists():  # fmt: skip
+                continue
+            log.info("task %s: removing its buildroot view and unfinished preparations (the "
+                     "task has ended)", task_id)  # fmt: skip
+            try:
+                await remove_view(self.config, task_id)
+                await remove_partials(self.config, task_id)
+            except (OSError, AdjutantError) as exc:
+                log.warning("task %s: could not remove its buildroot view: %s", task_id, exc)
 
     # ---- stopping tasks -----------------------------------------------------------
 

@@ -16,10 +16,13 @@ writes it, and when it goes.  `adjutant files TASK` prints them.
         the runner, the journal of every step; kept (the admin's rotation)
     result to deliver    <state_dir>/outbox/<id>.json
         the worker; removed once the hub has it
+    buildroot view       <buildroot_dir>/views/<id>/ (upper/, work/, root/: an overlay)
+        the daemon mounts it, the task's containers write it; unmounted and
+        removed with the work directory
     kept failed workdir  <state_dir>/kept/<id>.json
         the worker; removed with the directory after its lifetime
-    shared by all tasks  <state_dir>/buildroot-cache/
-        the buildroot cache; pruned to buildroot_cache_images
+    shared by all tasks  <buildroot_dir>/roots/
+        the prepared buildroots; pruned to buildroot_cache_roots
 
 Every state file is written by adjutant.atomic.write_atomically (a temporary
 file, then rename; the outbox also fsynced); the unit's ExecStopPost
@@ -32,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from adjutant.buildroot.roots import TaskView
 from adjutant.config import Config
 from adjutant.runner.state import TaskState, container_log_path
 from adjutant.tasks.base import task_workdir
@@ -54,6 +58,8 @@ def task_files(config: Config, task_id: int) -> list[TaskFile]:
                                                                      task_id).path),
         TaskFile("journal copy (container.log)", container_log_path(config.log_dir, task_id)),
         TaskFile("result waiting for the hub", config.state_dir / "outbox" / f"{task_id}.json"),
+        TaskFile("buildroot view (overlay of a prepared root)",
+                 TaskView(config.buildroot_dir, task_id).path),
         TaskFile("kept failed work directory record",
                  worker_state.kept_record(config.state_dir, task_id)),
     ]  # fmt: skip

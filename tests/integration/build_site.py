@@ -1,6 +1,7 @@
 """A small Koji site in the test host: the hub emulator with a build tag and
-a real repo (test packages built with rpmbuild, createrepo_c, comps groups),
-and adjutant's daemon serving it.  Used by the build tests and by ./demo."""
+a real repo (the test distribution's packages, made from Debian's, and test
+packages built with rpmbuild; createrepo_c, comps groups), and adjutant's
+daemon serving it.  Used by the build tests and by ./demo."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from tests.integration.daemon_support import (
     HOST,
     PASSWORD,
     Daemon,
+    buildroot_dir,
     stop_task_units,
     wait_for,
     write_config,
 )
-from tests.integration.rpmrepo import BUILD_GROUP, Package, build_test_packages, rpmbuild
+from tests.integration.rpmrepo import Package, autotools_srpm, build_test_packages, rpmbuild
+from tests.integration.testdistro import test_distro
 
 TAG = "adj-build"
 CACHE_LIMIT = 2
@@ -50,7 +53,10 @@ class Site:
         self.admin.add_host(HOST, arches=("x86_64", "i386", "noarch"), capacity=20.0,
                             password=PASSWORD)  # fmt: skip
         self.admin.add_tag(TAG, arches=("x86_64",), extra={"rpm.macro.dist": DIST})
+        self.distro = test_distro()
+        self.groups = self.distro.groups
         self.packages = build_test_packages(tmp / "packages")
+        self.packages.srpms["hello-auto"] = autotools_srpm(tmp / "packages")
         [self.slow_srpm] = rpmbuild(SLOW_BUILD.spec(), tmp / "packages", binary=False)
         [self.long_srpm] = rpmbuild(LONG_BUILD.spec(), tmp / "packages", binary=False)
         slow_setup = rpmbuild(SLOW_SETUP.spec(), tmp / "packages")
@@ -61,11 +67,10 @@ class Site:
         self.admin.add_host(OTHER_HOST, arches=("x86_64", "noarch"), capacity=20.0)
         if hostile:
             self._add_hostile_packages(tmp / "packages")
-        for path in sorted(self.packages.repo_srpms) + sorted(self.packages.rpms):
+        for path in [*sorted(self.distro.srpms), *sorted(self.distro.rpms),
+                     *sorted(self.packages.repo_srpms), *sorted(self.packages.rpms)]:
             self.admin.import_rpm(path)
-        names = [f"{p.name[:-len('.rpm')]}" for p in self.packages.rpms]
-        self.repo_id = self.admin.add_repo(TAG, rpms=names, groups={
-            "build": list(BUILD_GROUP), "srpm-build": list(BUILD_GROUP)})
+        self.repo_id = self.admin.add_repo(TAG, rpms=self.repo_rpm_names(), groups=self.groups)
         self.admin.createrepo(self.repo_id)
         srpms = self.topdir / "work" / "srpms"
         srpms.mkdir(parents=True)
@@ -79,7 +84,8 @@ class Site:
             failed_buildroot_lifetime=FAILED_KEPT,
             # a deny entry first, as sites keep forks out (the hostile SCM test)
             allowed_scms="!10.88.0.1*:/forks/* 10.88.0.1*:/*",
-            adjutant={"buildroot_cache_images": CACHE_LIMIT}))
+            adjutant={"buildroot_cache_roots": CACHE_LIMIT}))
+        self.buildroot_dir = buildroot_dir(tmp)
         self.daemon.start()
 
     def _add_hostile_packages(self, workdir: Path) -> None:
@@ -125,14 +131,17 @@ class Site:
         self.admin.set_task(parent, state=1)  # koji.TASK_STATES["OPEN"]
         return parent
 
+    def repo_rpm_names(self, *extra: Path) -> list[str]:
+        """The NVRAs of a repo of the tag: the distribution, the test packages."""
+        return [p.name[:-len(".rpm")] for p in [*self.distro.rpms, *self.packages.rpms, *extra]]
+
     def new_repo(self, *, slow_setup: bool = False) -> int:
         """Another repo of the tag (same packages): a buildroot not yet cached;
         with slow_setup, its build group takes 20 s more to install."""
-        rpms = [*self.packages.rpms, *([self.slow_setup_rpm] if slow_setup else [])]
-        names = [f"{p.name[:-len('.rpm')]}" for p in rpms]
-        group = [*BUILD_GROUP, *(["slow-setup"] if slow_setup else [])]
+        names = self.repo_rpm_names(*([self.slow_setup_rpm] if slow_setup else []))
+        more = ["slow-setup"] if slow_setup else []
         repo_id = self.admin.add_repo(TAG, rpms=names, groups={
-            "build": group, "srpm-build": group})
+            group: [*packages, *more] for group, packages in self.groups.items()})
         self.admin.createrepo(repo_id)
         return repo_id
 
@@ -141,9 +150,8 @@ class Site:
         hub writes it) and an SRPM whose build says what uname -m tells it."""
         name = "adj-build-32"
         self.admin.add_tag(name, arches=("i686",), extra={"rpm.macro.dist": DIST})
-        names = [f"{p.name[:-len('.rpm')]}" for p in self.packages.rpms if ".noarch." in p.name]
-        repo_id = self.admin.add_repo(name, rpms=names, groups={
-            "build": list(BUILD_GROUP), "srpm-build": list(BUILD_GROUP)})
+        names = [n for n in self.repo_rpm_names() if n.endswith(".noarch")]
+        repo_id = self.admin.add_repo(name, rpms=names, groups=self.groups)
         self.admin.createrepo(repo_id)
         probe = Package(name="arch-probe", arch="",
                         build='echo "UNAME $(uname -m)"\necho "TARGET %{_target_cpu} %{_host}"')

@@ -73,6 +73,17 @@ class Daemon:
         return sh("journalctl", "-u", self.unit, "--no-pager", "-o", "cat", check=False).stdout
 
 
+# Prepared buildroots and the overlays of tasks need a real filesystem: the
+# test host's root is an overlay itself, /tmp a tmpfs too small for them.
+BUILDROOTS = Path("/var/lib/containers/adjutant-test")
+
+
+def buildroot_dir(tmp_path: Path) -> Path:
+    """A test's buildroot_dir (pytest's temporary directories are numbered anew
+    in each run, so the run's number is in the name)."""
+    return BUILDROOTS / f"{tmp_path.parent.name}-{tmp_path.name}"
+
+
 def write_config(tmp_path: Path, hub, adjutant: Optional[dict] = None, **kojid: object) -> Path:
     values = {
         "server": hub.url, "topurl": hub.topurl, "topdir": tmp_path / "koji",
@@ -83,7 +94,8 @@ def write_config(tmp_path: Path, hub, adjutant: Optional[dict] = None, **kojid: 
     values.update(kojid)
     lines = ["[kojid]"] + [f"{k} = {v}" for k, v in values.items() if v is not None]
     lines += ["[adjutant]", f"log_dir = {tmp_path / 'logs'}", f"state_dir = {tmp_path / 'state'}",
-              f"task_image = {IMAGE}", "task_stop_timeout = 10", "cancel_grace = 1"]  # fmt: skip
+              f"task_image = {IMAGE}", "task_stop_timeout = 10", "cancel_grace = 1",
+              f"buildroot_dir = {buildroot_dir(tmp_path)}"]  # fmt: skip
     lines += [f"{k} = {v}" for k, v in (adjutant or {}).items()]
     path = tmp_path / "kojid.conf"
     path.write_text("\n".join(lines) + "\n")

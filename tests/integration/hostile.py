@@ -1,12 +1,13 @@
 """Packages a hostile packager could submit (the hostile-builds issue), and
 the host secret they go after.
 
-Two of them are in the tag's repo, so that a build can pull them in as a
-BuildRequires and have their scriptlets run as root inside its container:
-`evil-links` plants a symlink to the host's client certificate, a FIFO and a
-hard link among the task's result files, where the root daemon reads; and
+One of them is in the tag's repo, so that a build can pull it in as a
+BuildRequires and have its scriptlet run as root in the buildroot:
 `evil-suid` installs a setuid-root copy of bash for the build user.  The
-others are SRPMs to build, each an attack on a different door.
+others are SRPMs to build, each an attack on a different door:
+`hostile-links` plants, as the build user, a symlink to the host's client
+certificate, a FIFO and a hard link among the task's result files, where the
+root daemon reads.
 """
 
 from __future__ import annotations
@@ -22,16 +23,6 @@ SECRET_TEXT = "-----BEGIN PRIVATE KEY----- adjutant test secret, must never reac
 
 RESULT = "/builddir/result"
 
-# rpm.execute runs a program without a shell (the image has no RPM for /bin/sh)
-EVIL_LINKS = Package(name="evil-links", extra=textwrap.dedent(f"""\
-    %post -p <lua>
-    rpm.execute("/bin/ln", "-sfn", "{HOST_SECRET}", "{RESULT}/installed_pkgs.log")
-    rpm.execute("/bin/ln", "-sfn", "{HOST_SECRET}", "{RESULT}/hostile-links-1.0-1.adj1.noarch.rpm")
-    rpm.execute("/usr/bin/mkfifo", "{RESULT}/checkout.log")
-    os.remove("{RESULT}/hw_info.log")
-    rpm.execute("/bin/ln", "/builddir/adjutant-build.sh", "{RESULT}/hw_info.log")
-    """))  # fmt: skip
-
 EVIL_SUID = Package(name="evil-suid", extra=textwrap.dedent("""\
     %post -p <lua>
     rpm.execute("/bin/mkdir", "-p", "/usr/local/bin")
@@ -39,10 +30,15 @@ EVIL_SUID = Package(name="evil-suid", extra=textwrap.dedent("""\
     rpm.execute("/bin/chmod", "4755", "/usr/local/bin/rootsh")
     """))  # fmt: skip
 
-REPO_PACKAGES = (EVIL_LINKS, EVIL_SUID)
+REPO_PACKAGES = (EVIL_SUID,)
 
-# Its %post plants the links as root: the daemon must refuse each file
-HOSTILE_LINKS = Package(name="hostile-links", build_requires=("evil-links",))
+# Its %build plants the links where the daemon reads: each must be refused
+HOSTILE_LINKS = Package(name="hostile-links", build=textwrap.dedent(f"""\
+    ln -sfn {HOST_SECRET} {RESULT}/installed_pkgs.log
+    ln -sfn {HOST_SECRET} {RESULT}/hostile-links-1.0-1.adj1.noarch.rpm
+    rm -f {RESULT}/checkout.log && mkfifo {RESULT}/checkout.log
+    rm -f {RESULT}/hw_info.log && ln /builddir/home/.rpmmacros {RESULT}/hw_info.log
+    """))  # fmt: skip
 
 # The build user tries the setuid-root shell, and says who it is
 HOSTILE_SUID = Package(
@@ -68,7 +64,7 @@ PATH_REQUIRES = Package(
 # written: rpmbuild refuses a token that does not start with a letter, _ or /.)
 URL_REQUIRES = Package(
     name="url-requires",
-    build_requires=("file:///builddir/adjutant-input.src.rpm", "http://127.0.0.1:9/evil.rpm"),
+    build_requires=("file:///adjutant/input.src.rpm", "http://127.0.0.1:9/evil.rpm"),
 )
 # ... and one %generate_buildrequires emits: the path of an RPM the build has
 # (its own Source1, an RPM whose %post would run as root)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import subprocess
 import tempfile
 import threading
@@ -19,7 +20,7 @@ import pytest
 from tests.integration.build_site import CACHE_LIMIT, DIST, FAILED_KEPT, TAG, Site
 from tests.integration.conftest import containers_of, sh
 from tests.integration.daemon_support import SLEEPTIME, wait_for
-from tests.integration.rpmrepo import BUILD_GROUP, Package, rpmbuild
+from tests.integration.rpmrepo import Package, rpmbuild
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +50,21 @@ def test_an_arch_package_builds_from_the_tags_repo(site: Site):
     # the BuildRequires came from the repo, and the hub's buildroot says so
     installed = site.upload(task_id, "installed_pkgs.log").read_text()
     assert "libgreet-devel-1.0-1.x86_64" in installed
-    assert "adjutant-build-env-1.0-1.noarch" in installed
+    assert re.search(r"^gcc-\S+\.x86_64 ", installed, re.M)  # the distribution's gcc
     buildroot = site.admin.buildroot(result["brootid"])
     assert buildroot["task_id"] == task_id and buildroot["repo_id"] == site.repo_id
     assert buildroot["state"] == 3  # koji.BR_STATES["EXPIRED"]
-    listed = {r["name"] for r in site.admin.buildroot_rpms(result["brootid"])}
-    assert {"libgreet-devel", "libgreet", "adjutant-build-env"} <= listed
+    # every package in the buildroot is on the hub's list, and nothing else is
+    listed = sorted(f"{r['name']}-{r['version']}-{r['release']}.{r['arch']}"
+                    for r in site.admin.buildroot_rpms(result["brootid"]))  # fmt: skip
+    in_root = sorted(re.sub(r"-\d+:", "-", line.split()[0])  # NEVRA: name-[E:]V-R.A
+                     for line in installed.splitlines() if line.strip())  # fmt: skip
+    assert listed == in_root
+    assert {"libgreet-devel", "libgreet", "gcc", "bash", "rpm"} <= {
+        r["name"] for r in site.admin.buildroot_rpms(result["brootid"])}
+    # the bootstrap image's own packages (dnf, python3, git) are not in it
+    assert not {"dnf", "python3", "git"} & {
+        r["name"] for r in site.admin.buildroot_rpms(result["brootid"])}
     state_log = site.upload(task_id, "state.log").read_text()
     assert "Note: building as mockbuild (uid 1000)" in state_log
     assert "Finish: rpmbuild" in state_log
@@ -62,6 +72,18 @@ def test_an_arch_package_builds_from_the_tags_repo(site: Site):
     journal = site.upload(task_id, "container.log").read_text()
     assert "Start: installing the buildroot group build" in journal
     assert "Finish: rpmbuild" in journal
+
+
+def test_an_autotools_package_builds_with_kojis_host_triplet(site: Site):
+    """%configure passes --host=%{_host}; kojid's <arch>-<mockhost> is a
+    triplet config.sub takes (mockhost alone, koji-linux-gnu, is not)."""
+    task_id = site.build_arch(site.srpm_of("hello-auto"))
+    assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    build_log = site.upload(task_id, "build.log").read_text()
+    assert "--host=x86_64-koji-linux-gnu" in build_log
+    assert "CONFIGURED FOR host='x86_64-koji-linux-gnu'" in build_log
+    assert [Path(p).name for p in site.result(task_id)["rpms"]] == [
+        f"hello-auto-1.0-1{DIST}.x86_64.rpm"]
 
 
 def test_a_noarch_package_with_keep_srpm(site: Site):
@@ -121,14 +143,13 @@ def test_a_second_build_starts_from_the_cached_buildroot(site: Site):
     second = site.build_arch(site.srpm_of("hello-docs"), arch="noarch")
     assert site.wait_done(second) == "CLOSED"
     state_log = site.upload(second, "state.log").read_text()
-    assert "Start: buildroot from cached image" in state_log
+    assert "Start: buildroot from the prepared root" in state_log
     assert "installing the buildroot group" not in state_log
 
 
 def add_tag_with_repo(site: Site, tag: str, extra: dict) -> int:
     site.admin.add_tag(tag, arches=("x86_64",), extra=extra)
-    names = [p.name[:-len(".rpm")] for p in site.packages.rpms]
-    repo_id = site.admin.add_repo(tag, rpms=names, groups={"build": list(BUILD_GROUP)})
+    repo_id = site.admin.add_repo(tag, rpms=site.repo_rpm_names(), groups=site.groups)
     site.admin.createrepo(repo_id)
     return repo_id
 
@@ -156,11 +177,12 @@ def test_the_tags_image_policy_chooses_the_image(site: Site):
                                                    {"repo_id": repo_id}])  # fmt: skip
     assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
     state_log = site.upload(task_id, "state.log").read_text()
-    assert "(base image localhost/adjutant-alt:1)" in state_log
-    # the image's own RPM is not one the hub knows: left out of the list, and said so
-    assert f"not in the hub's buildroot list: {foreign}" in state_log
+    assert "(bootstrap image localhost/adjutant-alt:1)" in state_log
+    # the image only bootstraps: its own RPM is not in the buildroot at all
+    assert foreign not in site.upload(task_id, "installed_pkgs.log").read_text()
+    assert "not in the hub's buildroot list" not in state_log
     listed = {r["name"] for r in site.admin.buildroot_rpms(site.result(task_id)["brootid"])}
-    assert "from-the-image" not in listed and "adjutant-build-env" in listed
+    assert "from-the-image" not in listed and "bash" in listed
 
 
 def test_builds_starting_together_prepare_one_buildroot(site: Site):
@@ -171,8 +193,8 @@ def test_builds_starting_together_prepare_one_buildroot(site: Site):
     for task_id in tasks:
         assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
     notes = [site.upload(t, "state.log").read_text() for t in tasks]
-    assert sum("Start: buildroot prepared as" in n for n in notes) == 1
-    assert sum("Start: buildroot from cached image" in n for n in notes) == 1
+    assert sum("Start: buildroot prepared into" in n for n in notes) == 1
+    assert sum("Start: buildroot from the prepared root" in n for n in notes) == 1
 
 
 def fault_on_new_tag(site: Site, tag: str, policy: object) -> str:
@@ -345,7 +367,7 @@ def test_the_tags_mock_extras_change_what_the_buildroot_does(site: Site):
     assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
     root_log = site.upload(task_id, "root.log").read_text()
     assert "--releasever=42" in root_log and "--setopt=koji.module_hotfixes=1" in root_log
-    assert "builddep /builddir/adjutant-input.src.rpm" in root_log
+    assert "builddep /adjutant/input.src.rpm" in root_log
     state_log = site.upload(task_id, "state.log").read_text()
     assert "not applicable here: mock.new_chroot" in state_log
 
@@ -377,6 +399,9 @@ def test_a_failed_builds_work_directory_is_kept_for_its_lifetime(site: Site):
     assert time.monotonic() - failed_at >= FAILED_KEPT - 2, f"removed after {took:.1f} s"
 
 
+@pytest.mark.skip(reason="the test distribution has x86_64 binaries only (no i686 packages "
+                         "to install an i686 buildroot from); the 32-bit personality and the "
+                         "i386 repo directory are tested as argv in tests/unit")
 def test_an_i686_build_finds_its_i386_repo_and_sees_a_32_bit_machine(site: Site):
     tag, repo_id, srpm = site.tag_32bit()
     task_id = site.admin.create_task("buildArch", [f"srpms/{srpm.name}", tag, "i686", False,
@@ -444,18 +469,21 @@ def test_cancel_during_rpmbuild(site: Site, what: str):
 
 
 def test_cancel_during_the_buildroot_preparation(site: Site):
-    def images() -> set[str]:
-        return set(sh("podman", "images", "--format", "{{.ID}}").stdout.split())
+    roots = site.buildroot_dir / "roots"
 
-    before = images()
+    def prepared() -> set[str]:
+        return {p.name for p in roots.iterdir() if p.is_dir()} if roots.is_dir() else set()
+
+    before = prepared()
     repo_id = site.new_repo(slow_setup=True)
     task_id = site.build_arch(site.long_srpm.name, arch="noarch", repo_id=repo_id)
     # the group's slow-setup package holds the preparation for 20 s
-    wait_for(lambda: "adjutant-prepare.sh" in container_command(task_id), 120,
+    wait_for(lambda: "/adjutant/prepare.sh" in container_command(task_id), 120,
              "the buildroot preparation to be under way")  # fmt: skip
     cancel_and_watch(site, task_id, lambda: site.admin.cancel(task_id))
-    # the half-made buildroot was not kept as a cached image
-    assert images() == before
+    # the half-made buildroot was not kept, nor its view
+    wait_for(lambda: prepared() == before, 5, "the unfinished preparation to go")
+    assert not (site.buildroot_dir / "views" / str(task_id)).exists()
 
 
 def test_cancel_during_the_result_upload(site: Site):
@@ -510,8 +538,15 @@ def test_no_build_left_a_container_or_unit(site: Site):
     assert subprocess.run(["podman", "image", "exists", "localhost/adjutant-buildroot:trixie"],
                           check=False).returncode == 0
     # this module prepared more buildroots than the limit; the daemon kept the limit
-    index = json.loads((site.tmp / "state" / "buildroot-cache" / "index.json").read_text())
+    roots = site.buildroot_dir / "roots"
+    index = json.loads((roots / "index.json").read_text())
     assert 1 <= len(index) <= CACHE_LIMIT, index
-    present = sh("podman", "images", "--format", "{{.Repository}}:{{.Tag}}",
-                 "localhost/adjutant-buildroot-cache").stdout.split()  # fmt: skip
-    assert set(index) <= set(present)
+    # (a failed preparation's unfinished root stays with its failed task)
+    present = {p.name for p in roots.iterdir() if (p / "root").is_dir()
+               and ".partial-" not in p.name}  # fmt: skip
+    assert set(index) == present
+    # no task's view is left mounted or on disk
+    assert not (site.buildroot_dir / "views").exists() or \
+        list((site.buildroot_dir / "views").iterdir()) == []
+    assert str(site.buildroot_dir) not in Path("/proc/self/mountinfo").read_text()
+

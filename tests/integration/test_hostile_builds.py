@@ -92,7 +92,7 @@ def test_the_build_user_is_unprivileged_and_a_setuid_root_shell_gives_it_nothing
 @pytest.mark.parametrize("name,missing", [
     ("path-requires", "/mnt/koji/packages/evil/1.0/1/noarch/evil-1.0-1.noarch.rpm"),
     ("generated-path", "/builddir/build/SOURCES/evil-payload-1.0-1.noarch.rpm"),
-    ("url-requires", "file:///builddir/adjutant-input.src.rpm"),
+    ("url-requires", "file:///adjutant/input.src.rpm"),
 ])  # fmt: skip
 def test_a_requirement_is_a_dependency_never_a_file_to_install(site: Site, name, missing):
     task_id = site.build_arch(site.srpm_of(name), arch="noarch")
@@ -120,7 +120,7 @@ def test_the_tags_environment_and_macros_reach_rpmbuild_only(site: Site):
     assert "LD_PRELOAD=/nonexistent/adjutant-preload.so" in build_log  # rpmbuild did
     # root's rpm read its own database, not the tag's %_dbpath
     listed = {r["name"] for r in site.admin.buildroot_rpms(site.result(task_id)["brootid"])}
-    assert "adjutant-build-env" in listed
+    assert "bash" in listed
 
 
 @pytest.mark.parametrize("url,words", [

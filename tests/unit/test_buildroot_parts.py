@@ -3,6 +3,7 @@ container scripts, buildroot lists, dnf failures named."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,14 @@ from adjutant.buildroot.records import (
     read_rpmlist_ids,
     strip_epoch,
 )
-from adjutant.buildroot.script import Repo, build_script, checkout_script, prepare_script
+from adjutant.buildroot.script import (
+    EXIT_MORE_DEPS,
+    Repo,
+    build_script,
+    checkout_script,
+    deps_script,
+    prepare_script,
+)
 from adjutant.config import Config
 from adjutant.errors import AdjutantError
 from adjutant.imagepolicy import ImageRule, PolicyCache, PolicyError, choose_image, parse_rules
@@ -170,8 +178,9 @@ def test_scripts_are_valid_bash_and_quote_what_they_are_given():
     hostile = "x'; rm -rf / #"
     scripts = [
         prepare_script(repo=repo, group="build", packages=["bash", hostile]),
-        build_script(repo=repo, target="x86_64",
-                     macros={"dist": ".fc40", "evil": hostile}, environment={"E": hostile}),
+        build_script(target="x86_64", macros={"dist": ".fc40", "evil": hostile},
+                     environment={"E": hostile}),
+        deps_script(repo=repo, srpm="/adjutant/input.src.rpm", what="build requirements"),
         checkout_script(clone_url="https://h/r.git", ref=hostile, subdir="", source_cmd=["make"]),
     ]
     for script in scripts:
@@ -184,23 +193,28 @@ def test_scripts_are_valid_bash_and_quote_what_they_are_given():
 
 def test_requirements_are_never_arguments_of_roots_dnf():
     """The BuildRequires are read by `dnf builddep` from the SRPM's header (a
-    file of ours under a fixed name); the tag's macros and environment reach
-    only the build user's rpmbuild, never root's rpm or dnf."""
+    file of the daemon's under a fixed name, read-only at /adjutant); the
+    tag's macros and environment reach only the build user's rpmbuild, in the
+    buildroot, never root's rpm or dnf, which are the bootstrap's."""
     repo = Repo("file:///mnt/koji/repos/f40-build/7/x86_64")
-    script = build_script(repo=repo, target="x86_64", macros={"__dnf": "/tmp/evil"},
-                          environment={"LD_PRELOAD": "/tmp/evil.so"})  # fmt: skip
-    dnf_lines = [line for line in script.splitlines() if line.lstrip().startswith("dnf ")]
-    assert len(dnf_lines) == 2  # the SRPM's requirements, and each generated round's
-    assert all(" builddep /builddir/adjutant-" in line for line in dnf_lines)
-    assert all(line.rstrip(" \\").endswith('"$R/root.log" 2>&1') for line in dnf_lines)
-    assert "/etc/rpm" not in script and "export LD_PRELOAD" not in script
-    assert "LD_PRELOAD=/tmp/evil.so" in script.split("BUILD_ENV=(env ")[1].split(")")[0]
-    for line in script.splitlines():
-        if "rpmbuild " in line and "state " not in line and "fail " not in line:
-            assert line.lstrip().startswith('"${AS_USER[@]}" "${BUILD_ENV[@]}" rpmbuild')
-    # no fallback to root: an image that cannot give the build user fails
-    assert "adjutant never builds as root" in script
-    assert "--no-new-privs" in script and "--bounding-set=-all" in script
+    deps = deps_script(repo=repo, srpm="/adjutant/input.src.rpm", what="build requirements")
+    dnf_lines = [line for line in deps.splitlines() if line.lstrip().startswith("dnf ")]
+    assert len(dnf_lines) == 1
+    assert dnf_lines[0].split()[-5:] == ["/adjutant/input.src.rpm", ">>", '"$R/root.log"',
+                                         "2>&1", "\\"]  # fmt: skip
+    assert " --installroot=/buildroot " in dnf_lines[0]
+    build = build_script(target="x86_64", macros={"__dnf": "/tmp/evil"},
+                         environment={"LD_PRELOAD": "/tmp/evil.so"})  # fmt: skip
+    assert not [line for line in build.splitlines() if line.lstrip().startswith("dnf ")]
+    assert "/etc/rpm" not in build and "export LD_PRELOAD" not in build
+    assert "LD_PRELOAD=/tmp/evil.so" in build.split("BUILD_ENV=(env ")[1].split(")")[0]
+    for line in build.splitlines():
+        if "rpmbuild " in line and not re.search(r"state |fail |^ *\"rpmbuild", line):
+            assert line.lstrip().startswith('"${BUILD_ENV[@]}" rpmbuild')
+    # a build step that finds itself root stops
+    assert "adjutant never builds as root" in build
+    # a generated round ends the step for the daemon to install what it wants
+    assert f"exit {EXIT_MORE_DEPS}" in build
 
 
 @pytest.mark.parametrize("text", ["x'; echo INJECTED; '", "$(echo INJECTED)",
@@ -287,16 +301,21 @@ def test_epochs_are_taken_off_origin_keys():
 
 @pytest.mark.parametrize("selinux", [False, True])
 def test_build_mounts_and_their_selinux_labels(selinux):
-    from adjutant.buildroot.core import build_mounts
+    from adjutant.buildroot.core import build_mounts, install_mounts
     from adjutant.runner.podman import mount_options
 
     mounts = build_mounts(workdir=Path("/var/tmp/koji/tasks/7/7"),
-                          repo_dir=Path("/mnt/koji/repos/f40-build/9"),
-                          packages=Path("/mnt/koji/packages"), chown=True,
+                          inputs=Path("/var/lib/adjutant/worker/7/files/inputs"),
                           selinux=selinux)  # fmt: skip
+    mounts += install_mounts(root=Path("/var/lib/adjutant/buildroots/views/7/root"),
+                             repo_dir=Path("/mnt/koji/repos/f40-build/9"),
+                             packages=Path("/mnt/koji/packages"), selinux=selinux)  # fmt: skip
     z, big_z = (",z", ",Z") if selinux else ("", "")
     assert mount_options(mounts) == [
-        "--volume", f"/var/tmp/koji/tasks/7/7:/builddir:rw,U{big_z}",
+        "--volume", f"/var/tmp/koji/tasks/7/7:/builddir:rw{big_z}",
+        "--volume", f"/var/lib/adjutant/worker/7/files/inputs:/adjutant:ro{big_z}",
+        # the root a bootstrap installs into: an overlay, whose label is the mount's
+        "--volume", "/var/lib/adjutant/buildroots/views/7/root:/buildroot:rw",
         "--volume", f"/mnt/koji/repos/f40-build/9:/mnt/koji/repos/f40-build/9:ro{z}",
         # never relabelled: all of Koji's packages
         "--volume", "/mnt/koji/packages:/mnt/koji/packages:ro",

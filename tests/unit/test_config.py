@@ -123,16 +123,23 @@ def test_the_daemon_needs_server_and_topurl(tmp_path: Path):
         config.require_hub(loaded, "kojid.conf")
 
 
-def test_build_userns_needs_podmans_containers_range(tmp_path):
-    from adjutant.config import Config, require_userns_ranges
+def test_build_ids_is_one_range_in_subuid_and_subgid(tmp_path):
+    from adjutant.config import Config, build_id_range
     from adjutant.errors import ConfigError
 
     subuid, subgid = tmp_path / "subuid", tmp_path / "subgid"
-    subuid.write_text("containers:2147483647:2147483648\n")
+    subuid.write_text("containers:2147483647:2147483648\nadjutant:1879048192:65536\n")
     subgid.write_text("alice:100000:65536\n")
-    with pytest.raises(ConfigError, match=r"needs a 'containers' range in .*subgid"):
-        require_userns_ranges(Config(), "kojid.conf", (subuid, subgid))
-    subgid.write_text("containers:2147483647:2147483648\n")
-    require_userns_ranges(Config(), "kojid.conf", (subuid, subgid))
+    with pytest.raises(ConfigError, match=r"needs a range of at least 65536 ids for 'adjutant' "
+                                          r"in .*subgid"):  # fmt: skip
+        build_id_range(Config(), "kojid.conf", (subuid, subgid))
+    subgid.write_text("adjutant:1879048192:1000\n")
+    with pytest.raises(ConfigError, match="at least 65536"):
+        build_id_range(Config(), "kojid.conf", (subuid, subgid))
+    subgid.write_text("adjutant:1979048192:65536\n")
+    with pytest.raises(ConfigError, match=r"its ranges in .* differ"):
+        build_id_range(Config(), "kojid.conf", (subuid, subgid))
+    subgid.write_text("adjutant:1879048192:65536\n")
+    assert build_id_range(Config(), "kojid.conf", (subuid, subgid)) == (1879048192, 65536)
     # without user namespaces nothing is needed
-    require_userns_ranges(Config(build_userns=""), "kojid.conf", (tmp_path / "none",))
+    assert build_id_range(Config(build_ids=""), "kojid.conf", (tmp_path / "none",)) is None

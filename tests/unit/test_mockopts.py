@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adjutant.buildroot.mockopts import MockOptions, mock_options
-from adjutant.buildroot.script import Repo, build_script, dnf_command, prepare_script
+from adjutant.buildroot.script import Repo, deps_script, dnf_command, prepare_script
 from adjutant.errors import AdjutantError
 
 REPO = "file:///mnt/koji/repos/epel8-build/3/x86_64"
@@ -28,8 +28,8 @@ def test_the_tags_mock_extras_change_the_package_manager_line():
     prepare = prepare_script(repo=Repo(REPO, options), group="build", packages=["bash"])
     assert prepare.index("module enable nodejs:12") < prepare.index(" install bash")
     assert "module disable python36" in prepare
-    assert " builddep " in build_script(repo=Repo(REPO, options), target="x86_64", macros={},
-                                        environment={})  # fmt: skip
+    assert " builddep " in deps_script(repo=Repo(REPO, options), srpm="/adjutant/input.src.rpm",
+                                       what="build requirements")  # fmt: skip
 
 
 def test_without_mock_extras_it_is_dnf_as_before():
@@ -40,8 +40,8 @@ def test_without_mock_extras_it_is_dnf_as_before():
 
 
 def test_yum_has_its_own_builddep():
-    script = build_script(repo=Repo(REPO, MockOptions(package_manager="yum")), target="x86_64",
-                          macros={}, environment={})  # fmt: skip
+    script = deps_script(repo=Repo(REPO, MockOptions(package_manager="yum")),
+                         srpm="/adjutant/input.src.rpm", what="build requirements")  # fmt: skip
     assert "yum-builddep -y " in script
 
 

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from adjutant.runner.podman import remove_container_argv, task_containers_argv, task_run_argv
 from adjutant.runner.spec import Mount
 
@@ -59,3 +61,30 @@ def test_build_containers_get_a_user_namespace_and_their_workdir():
     assert argv[argv.index("/var/tmp/koji/tasks/7/7:/builddir:rw,U") - 1] == "--volume"
     assert "/mnt/koji/repos:/repos:ro" in argv
     assert argv.index("--userns=auto:size=65536") < argv.index("img")
+
+
+def test_a_build_step_runs_its_buildroot_as_root_fs_in_the_fixed_range():
+    from adjutant.runner.podman import task_run_argv
+
+    argv = task_run_argv(podman=Path("/usr/bin/podman"), task_id=7, image="bootstrap",
+                         command=["/bin/bash", "/adjutant/build.sh"],
+                         rootfs="/var/lib/adjutant/buildroots/views/7/root",
+                         idmap="1879048192:65536", user="1000:135",
+                         drop_caps=True)  # fmt: skip
+    assert "bootstrap" not in argv  # the root filesystem is the buildroot, not the image
+    tail = argv[argv.index("--rootfs"):]
+    assert tail == ["--rootfs", "/var/lib/adjutant/buildroots/views/7/root",
+                    "/bin/bash", "/adjutant/build.sh"]  # fmt: skip
+    assert argv[argv.index("--uidmap") + 1] == "0:1879048192:65536"
+    assert argv[argv.index("--gidmap") + 1] == "0:1879048192:65536"
+    assert argv[argv.index("--user") + 1] == "1000:135"
+    assert "--cap-drop=all" in argv and "--security-opt=no-new-privileges" in argv
+
+
+def test_a_spec_refuses_a_bad_rootfs_or_idmap():
+    from adjutant.runner.spec import TaskSpec
+
+    with pytest.raises(ValueError, match="rootfs"):
+        TaskSpec(task_id=7, image="i", command=("true",), description="d", rootfs="rel/root")
+    with pytest.raises(ValueError, match="START:SIZE"):
+        TaskSpec(task_id=7, image="i", command=("true",), description="d", idmap="0:-1")
