@@ -117,6 +117,9 @@ class Site:
         # A failed test may leave a task's unit running (the daemon stops, units
         # do not); the next run's emulator numbers its tasks from 1 again.
         stop_task_units()
+        # the prepared roots (a few hundred MB each), unless a view is still mounted
+        if str(self.buildroot_dir) not in Path("/proc/self/mountinfo").read_text():
+            shutil.rmtree(self.buildroot_dir, ignore_errors=True)
 
     def build_arch(self, srpm: str, arch: str = "x86_64", keep_srpm: bool = False, *,
                    repo_id: Optional[int] = None, parent: Optional[int] = None) -> int:  # fmt: skip
