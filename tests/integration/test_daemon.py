@@ -83,7 +83,10 @@ def test_sleep_tasks_run_as_units_and_close_unknown_methods_are_refused(hub, dae
     daemon.start()
     for task_id in sleeps:
         wait_for(lambda t=task_id: state_name(hub, t) == "CLOSED", 60, f"task {task_id} to close")
-        assert count_calls(hub, "host.closeTask", task_id) == 1
+        # closed once: a second send (the outbox's, after an answer lost under
+        # load) is refused by the hub, never taken twice
+        closes = hub.admin.calls(method="host.closeTask", task_id=task_id)
+        assert [c["ok"] for c in closes].count(True) == 1, closes
         assert hub.admin.decoded_result(task_id) is None
         journal = sh("journalctl", "-u", f"adjutant-task-{task_id}", "--no-pager").stdout
         assert f"Koji task {task_id}: sleep 1" in journal
