@@ -22,11 +22,9 @@ name and says why.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import fnmatch
 import os
-import secrets
 import shutil
 import stat
 from dataclasses import dataclass, field
@@ -402,7 +400,7 @@ class UntrustedDir:
         else:
             listing.files.append(name)
 
-    # --- writing (scripts before the first container, state notes)
+    # --- writing (state notes, what the daemon makes for the build user)
 
     def _create(self, parent: int, leaf: str, shown: str, data: bytes, mode: int, *,
                 owner: Optional[tuple[int, int]] = None) -> None:  # fmt: skip
@@ -447,53 +445,6 @@ class UntrustedDir:
             _write_all(fd, _as_bytes(data))
         finally:
             os.close(fd)
-
-    def replace(self, relname: str, data: Data, mode: int = 0o644) -> None:
-        """Write `relname` anew: a temporary file, then rename over the name
-        (a link there is replaced, never followed; a directory is refused)."""
-        parent, leaf, shown = self._open_parent(relname)
-        try:
-            temporary = f".{leaf}.{secrets.token_hex(8)}.tmp"
-            self._create(parent, temporary, shown, _as_bytes(data), mode)
-            try:
-                os.replace(temporary, leaf, src_dir_fd=parent, dst_dir_fd=parent)
-            except OSError as error:
-                os.unlink(temporary, dir_fd=parent)
-                if error.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
-                    raise UntrustedFileError(shown, "is a directory; refused") from None
-                raise
-        finally:
-            os.close(parent)
-
-
-    def copy_in(self, source: Path, relname: str, mode: int = 0o644) -> None:
-        """Put a copy of the daemon's own file `source` at `relname`: a new
-        temporary file, then rename over the name (a link is never followed)."""
-        parent, leaf, shown = self._open_parent(relname)
-        try:
-            temporary = f".{leaf}.{secrets.token_hex(8)}.tmp"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, mode, dir_fd=parent)  # fmt: skip
-            try:
-                os.fchmod(fd, mode)
-                with open(source, "rb") as handle:
-                    while True:
-                        chunk = handle.read(1024 * 1024)
-                        if not chunk:
-                            break
-                        _write_all(fd, chunk)
-            except BaseException:
-                os.close(fd)
-                os.unlink(temporary, dir_fd=parent)
-                raise
-            os.close(fd)
-            try:
-                os.replace(temporary, leaf, src_dir_fd=parent, dst_dir_fd=parent)
-            except OSError:
-                os.unlink(temporary, dir_fd=parent)
-                raise UntrustedFileError(shown, "cannot be replaced; refused") from None
-        finally:
-            os.close(parent)
 
     def note(self, relname: str, data: Data, owner: Optional[tuple[int, int]] = None) -> None:
         """Append to `relname`, making it (for `owner`) if it is not there

@@ -60,7 +60,6 @@ class BuildContext(Protocol):
         limits: Optional[ResourceLimits] = None,
         workdir: Optional[str] = None,
         action: str = "run",
-        userns: Optional[str] = None,
         personality: Optional[str] = None,
     ) -> TaskSpec: ...
 

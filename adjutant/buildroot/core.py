@@ -200,15 +200,14 @@ def install_mounts(*, root: Path, repo_dir: Path, packages: Optional[Path],
 
 
 class Buildroot:
-    def __init__(self, ctx: BuildContext, *, tag: Any, repo_id: int, arch: str, group: str,
-                 network: bool = False) -> None:  # fmt: skip
+    def __init__(self, ctx: BuildContext, *, tag: Any, repo_id: int, arch: str,
+                 group: str) -> None:  # fmt: skip
         self.ctx = ctx
         self.config = ctx.config
         self.tag = tag
         self.repo_id = int(repo_id)
         self.arch = arch
         self.group = group
-        self.network = network
         if ctx.services is None:
             raise AdjutantError("a buildroot needs the daemon's buildroot services")
         self.services: BuildrootServices = ctx.services

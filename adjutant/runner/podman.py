@@ -24,8 +24,6 @@ def mount_options(mounts: Sequence[Mount]) -> list[str]:
     options = []
     for mount in mounts:
         mode = "ro" if mount.read_only else "rw"
-        if mount.chown:
-            mode += ",U"
         if mount.selinux:
             mode += f",{mount.selinux}"
         options += ["--volume", f"{mount.source}:{mount.target}:{mode}"]
@@ -59,18 +57,15 @@ def task_run_argv(
     user: Optional[str] = None,
     network: bool = False,
     pull: str = "never",
-    keep: bool = False,
-    userns: Optional[str] = None,
     personality: Optional[str] = None,
     rootfs: Optional[str] = None,
     idmap: Optional[str] = None,
     drop_caps: bool = False,
 ) -> list[str]:
-    """The `podman run` argv a task unit executes.  With `keep`, the container
-    stays after it exits (to be committed as an image by the next step)."""
+    """The `podman run` argv a task unit executes."""
     argv = [
         str(podman), "run",
-        *([] if keep else ["--rm"]),
+        "--rm",
         # A leftover container of an earlier run of this task must not block this one.
         "--replace",
         "--name", container_name(task_id),
@@ -95,8 +90,6 @@ def task_run_argv(
     ]  # fmt: skip
     if drop_caps:
         argv.append("--cap-drop=all")
-    if userns:
-        argv.append(f"--userns={userns}")
     argv += idmap_options(idmap)
     if personality:
         argv.append(f"--personality={personality}")
@@ -112,11 +105,6 @@ def task_run_argv(
     argv += ["--rootfs", rootfs] if rootfs is not None else [image]
     argv += list(command)
     return argv
-
-
-def task_commit_argv(*, podman: Path, task_id: int, image: str) -> list[str]:
-    """Save the task's kept container as `image` (a prepared buildroot)."""
-    return [str(podman), "commit", "--quiet", container_name(task_id), image]
 
 
 def pull_argv(*, podman: Path, image: str) -> list[str]:

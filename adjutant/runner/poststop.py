@@ -140,15 +140,10 @@ def container_to_remove(action: str, service_result: str, exit_code: str,
     container; only when podman itself was killed (stop, cancel, time-out) or
     failed (125-127) can one remain.  Skipping `podman rm` otherwise saves a
     podman start-up at the end of every task.
-    keep: the container is kept for the commit step, unless the run failed.
-    commit: the container is done with, committed or not.  pull: none.
+    pull: none.
     """
     if action == "pull":
         return False
-    if action == "commit":
-        return True
-    if action == "keep":
-        return service_result != "success"
     if service_result in ("success", "exit-code") and exit_code == "exited":
         return exit_status in ("125", "126", "127")
     return True

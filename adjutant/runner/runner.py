@@ -42,7 +42,7 @@ from adjutant.process import run_async
 from adjutant.runner import poststop
 from adjutant.runner.journal import JournalCopier, read_tail
 from adjutant.runner.outcome import Outcome, classify
-from adjutant.runner.podman import pull_argv, remove_container_argv, task_commit_argv, task_run_argv
+from adjutant.runner.podman import pull_argv, remove_container_argv, task_run_argv
 from adjutant.runner.properties import (
     TASK_UNIT_PATTERN,
     CgroupLayout,
@@ -119,14 +119,12 @@ class TaskRunner:
 
     def exec_start(self, spec: TaskSpec, state: TaskState) -> list[str]:
         podman = self.config.podman
-        if spec.action == "commit":
-            return task_commit_argv(podman=podman, task_id=spec.task_id, image=spec.image)
         if spec.action == "pull":
             return pull_argv(podman=podman, image=spec.image)
         return task_run_argv(
             podman=podman, task_id=spec.task_id, image=spec.image, command=spec.command,
             mounts=spec.mounts, env_file=state.env_file, workdir=spec.workdir, user=spec.user,
-            network=spec.network, keep=spec.action == "keep", userns=spec.userns,
+            network=spec.network,
             personality=spec.personality, rootfs=spec.rootfs, idmap=spec.idmap,
             drop_caps=spec.drop_caps,
         )  # fmt: skip
@@ -337,8 +335,8 @@ class TaskRunner:
         await self.release(task_id)
 
     async def remove_container(self, task_id: int) -> None:
-        """Remove the task's container if one is left (a buildroot kept for a
-        commit that never came): for a task that is over."""
+        """Remove the task's container if one is left (its unit's ExecStopPost
+        could not): for a task that is over."""
         await run_async(remove_container_argv(podman=self.config.podman, task_id=task_id),
                         timeout=120)  # fmt: skip
 

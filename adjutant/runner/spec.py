@@ -18,9 +18,6 @@ class Mount:
     source: str
     target: str
     read_only: bool = True
-    # podman's :U: the source is given to the container's root (in a user
-    # namespace, a subordinate uid of the host), for the task's work directory
-    chown: bool = False
     # SELinux relabel, podman's z (shared: the container type, any container)
     # or Z (private: this container's categories only); None: as it is
     selinux: Optional[str] = None
@@ -44,10 +41,8 @@ class ResourceLimits:
 
 # What a task unit's podman does (see runner/podman.py):
 #   run      podman run --rm IMAGE COMMAND
-#   keep     podman run IMAGE COMMAND, keeping the container for `commit`
-#   commit   podman commit the kept container as IMAGE, then remove it
 #   pull     podman pull IMAGE
-ACTIONS = ("run", "keep", "commit", "pull")
+ACTIONS = ("run", "pull")
 
 
 @dataclass(frozen=True)
@@ -73,9 +68,6 @@ class TaskSpec:
     # second and later steps of one task (prepare, build, ...).
     log_append: bool = False
     action: str = "run"
-    # podman --userns (e.g. "auto:size=65536": a range of subordinate uids of
-    # its own, so no uid inside is a host account); None: the host's
-    userns: Optional[str] = None
     # podman --personality (LINUX32: uname -m says i686 on an x86_64 host)
     personality: Optional[str] = None
     # A directory to run as the container's root filesystem instead of `image`
@@ -92,7 +84,7 @@ class TaskSpec:
             raise ValueError(f"task id {self.task_id} is not a Koji task id")
         if self.action not in ACTIONS:
             raise ValueError(f"task {self.task_id}: unknown action {self.action!r}")
-        if self.action in ("run", "keep") and not self.command:
+        if self.action == "run" and not self.command:
             raise ValueError(f"task {self.task_id}: empty command")
         for mount in self.mounts:
             if not (mount.source.startswith("/") and mount.target.startswith("/")):

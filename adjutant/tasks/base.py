@@ -139,7 +139,6 @@ class TaskContext:
         limits: Optional[ResourceLimits] = None,
         workdir: Optional[str] = None,
         action: str = "run",
-        userns: Optional[str] = None,
         personality: Optional[str] = None,
     ) -> TaskSpec:
         return TaskSpec(
@@ -147,7 +146,7 @@ class TaskContext:
             description=self.description or f"Koji task {self.task_id}: {self.method}",
             mounts=tuple(mounts), environment=dict(environment or {}), network=network,
             limits=limits or task_limits(self.config), workdir=workdir,
-            action=action, userns=userns, personality=personality,
+            action=action, personality=personality,
         )  # fmt: skip
 
     async def run_container(self, step: str, spec: TaskSpec) -> Outcome:

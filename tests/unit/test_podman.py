@@ -49,20 +49,6 @@ def test_remove_and_list_argv():
         "/usr/bin/podman", "ps", "--all", "--format", "json", "--filter", "label=io.adjutant.task"]
 
 
-def test_build_containers_get_a_user_namespace_and_their_workdir():
-    from adjutant.runner.podman import task_run_argv
-    from adjutant.runner.spec import Mount
-
-    workdir = Mount("/var/tmp/koji/tasks/7/7", "/builddir", read_only=False, chown=True)
-    argv = task_run_argv(podman=Path("/usr/bin/podman"), task_id=7, image="img",
-                         command=["true"], userns="auto:size=65536",
-                         mounts=[workdir, Mount("/mnt/koji/repos", "/repos")])  # fmt: skip
-    assert "--userns=auto:size=65536" in argv
-    assert argv[argv.index("/var/tmp/koji/tasks/7/7:/builddir:rw,U") - 1] == "--volume"
-    assert "/mnt/koji/repos:/repos:ro" in argv
-    assert argv.index("--userns=auto:size=65536") < argv.index("img")
-
-
 def test_a_build_step_runs_its_buildroot_as_root_fs_in_the_fixed_range():
     from adjutant.runner.podman import task_run_argv
 

@@ -77,11 +77,7 @@ def test_podman_cleans_up_after_itself_unless_killed():
     assert container_to_remove("run", "signal", "killed", "KILL")
 
 
-def test_kept_containers_stay_only_after_success():
-    assert not container_to_remove("keep", "success", "exited", "0")
-    assert container_to_remove("keep", "exit-code", "exited", "1")
-    assert container_to_remove("commit", "success", "exited", "0")
-    assert container_to_remove("commit", "exit-code", "exited", "125")
+def test_a_pull_leaves_no_container():
     assert not container_to_remove("pull", "exit-code", "exited", "125")
 
 

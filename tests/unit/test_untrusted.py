@@ -317,7 +317,6 @@ def test_bad_names_refused(work: Path, name: str, why: str, tmp_path: Path):
         assert refused(lambda: directory.read_bytes(name, max_size=1000)) == expected
         assert refused(lambda: directory.exists(name)) == expected
         assert refused(lambda: directory.write_new(name, "x")) == expected
-        assert refused(lambda: directory.replace(name, "x")) == expected
         assert refused(lambda: directory.copy_out(name, tmp_path / "out", max_size=10)) == expected
     assert not (tmp_path / "out").exists()
     assert sorted(os.listdir(work)) == ["result"]
@@ -372,29 +371,6 @@ def test_write_new(work: Path, secret: Path):
     assert secret.read_bytes() == SECRET
     assert not (work / "nowhere").exists()
     assert (work / "result" / "build.log").read_bytes() == LOG
-
-
-def test_replace_over_symlink_replaces_the_link(work: Path, secret: Path):
-    (work / "state").symlink_to(secret)
-    with UntrustedDir(work) as directory:
-        directory.replace("state", "step=build\n")
-        directory.replace("result/build.log", b"new\n", mode=0o600)
-    state = work / "state"
-    assert not state.is_symlink()
-    assert state.read_bytes() == b"step=build\n"
-    assert stat.S_IMODE(state.stat().st_mode) == 0o644
-    assert secret.read_bytes() == SECRET
-    assert (work / "result" / "build.log").read_bytes() == b"new\n"
-    assert stat.S_IMODE((work / "result" / "build.log").stat().st_mode) == 0o600
-    assert sorted(os.listdir(work)) == ["result", "state"]  # no temporary left
-    assert os.listdir(work / "result") == ["build.log"]
-
-
-def test_replace_over_directory_refused(work: Path):
-    with UntrustedDir(work) as directory:
-        assert refused(lambda: directory.replace("result", "x")) == "result is a directory; refused"
-    assert sorted(os.listdir(work)) == ["result"]
-    assert os.listdir(work / "result") == ["build.log"]
 
 
 def test_copy_out(work: Path, tmp_path: Path):
