@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import os
 import re
 import shutil
@@ -100,6 +99,11 @@ class BuildrootServices:
         """The host uid and gid of an id pair inside a buildroot."""
         start = self.ids[0] if self.ids else 0
         return start + uid, start + gid
+
+    @property
+    def root_owner(self) -> tuple[int, int]:
+        """Who root of a buildroot is on the host: the owner of a new root."""
+        return self.host_ids(0, 0)
 
     @property
     def build_owner(self) -> tuple[int, int]:
@@ -419,16 +423,24 @@ class Buildroot:
         except UntrustedFileError as exc:
             raise build_error(str(exc)) from None
 
-    async def copy_result(self, name: str, *, max_size: int) -> Path:
-        """result/<name> copied to the daemon's own directory (what is uploaded)."""
+    def result_copy(self, name: str) -> Path:
+        """Where the daemon keeps its copy of result/<name> (what is uploaded)."""
         out = self.ctx.private_dir / "results"
         out.mkdir(exist_ok=True)
-        destination = out / name
+        return out / name
+
+    async def copy_result(self, name: str, *, max_size: int) -> Path:
+        """result/<name> copied to the daemon's own directory."""
+        return await self.copy_out(f"result/{name}", self.result_copy(name), max_size=max_size)
+
+    async def copy_out(self, relname: str, destination: Path, *, max_size: int) -> Path:
+        """A file of the work directory copied to `destination`, a path of the
+        daemon's; one that is not a plain file fails the task, naming it."""
         if destination.exists():
             destination.unlink()
         try:
             await self.ctx.in_workdir(
-                lambda d: d.copy_out(f"result/{name}", destination, max_size=max_size))
+                lambda d: d.copy_out(relname, destination, max_size=max_size))
         except UntrustedFileError as exc:
             raise build_error(str(exc)) from None
         return destination
@@ -459,7 +471,7 @@ class Buildroot:
                 raise build_error(f"tag {self.tag_name}: {exc}") from None
             # the empty root is the buildroot's root's
             root.mkdir(mode=0o755)
-            os.chown(root, *self.services.host_ids(0, 0))
+            os.chown(root, *self.services.root_owner)
             script = self.write_script("prepare.sh", prepare_script(
                 repo=self.repo, group=self.group, packages=packages))  # fmt: skip
             outcome = await self.ctx.run_container("buildroot-prepare",
@@ -470,7 +482,7 @@ class Buildroot:
 
         self.prepared_root, group_list, self.cache_hit = \
             await self.services.cache.ensure(key, make, task_id=task_id)  # fmt: skip
-        await self.view.mount(self.prepared_root, owner=self.services.host_ids(0, 0)[0])
+        await self.view.mount(self.prepared_root, owner=self.services.root_owner)
         ignored = self.mock_options.not_applicable
         if ignored:
             await self.note("Note: tag extras for mock itself, not applicable here: "
@@ -508,17 +520,16 @@ class Buildroot:
             deps = await self.install_requirements("deps", INPUT_SRPM, "build requirements")
             if not deps.ok:
                 return deps
-        script = build_script(target=target, macros=self.macros(),
-                              environment=self.environment(), source_only=source_only)  # fmt: skip
+        spec = self.root_spec(self.write_script("build.sh", build_script(
+            target=target, macros=self.macros(), environment=self.environment(),
+            source_only=source_only)))  # fmt: skip
         for round_ in range(1, DYNAMIC_ROUNDS + 1):
             suffix = "" if round_ == 1 else f"-{round_}"
-            outcome = await self.run(f"build{suffix}", "build.sh", script)
+            outcome = await self.ctx.run_container(f"build{suffix}", spec)
             if outcome.kind.value != "failed" or outcome.exit_status != EXIT_MORE_DEPS:
                 return outcome
             nosrc = f"buildreqs-{round_}.nosrc.rpm"
-            await self.ctx.in_workdir(functools.partial(
-                UntrustedDir.copy_out, relname=BUILDREQS_NOSRC, destination=self.inputs / nosrc,
-                max_size=256 * 1024**2))  # fmt: skip
+            await self.copy_out(BUILDREQS_NOSRC, self.inputs / nosrc, max_size=256 * 1024**2)
             deps = await self.install_requirements(f"deps-{round_ + 1}", nosrc,
                                                    "generated build requirements")  # fmt: skip
             if not deps.ok:
@@ -548,7 +559,7 @@ class Buildroot:
     async def record_installed(self) -> list[dict[str, Any]]:
         if self.brootid is None:
             return []
-        copy = self.ctx.private_dir / "results" / "buildroot.tsv"
+        copy = self.result_copy("buildroot.tsv")
         listing = copy.read_text() if copy.is_file() else ""
         if not listing:
             return []

@@ -45,7 +45,7 @@ from typing import Callable, Optional
 from adjutant.atomic import write_atomically
 from adjutant.config import Config
 from adjutant.errors import AdjutantError
-from adjutant.process import CommandError, run_async
+from adjutant.process import run_async
 from adjutant.untrusted import remove_tree
 
 log = logging.getLogger(__name__)
@@ -125,10 +125,10 @@ class TaskView:
         """The prepared root this view is mounted on, if it is mounted."""
         return mounted_overlays().get(str(self.root))
 
-    async def mount(self, lower: Path, owner: Optional[int]) -> None:
+    async def mount(self, lower: Path, owner: tuple[int, int]) -> None:
         """Mount the view on `lower` (again after a restart: the task's changes
         in upper/ are kept).  The root directory of the view is upper/'s, so it
-        is given to the buildroot's root (`owner`, a host uid)."""
+        is given to the buildroot's root (`owner`, host uid and gid)."""
         current = self.lower()
         if current == str(lower):
             return
@@ -137,13 +137,12 @@ class TaskView:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         for directory in (self.path, self.upper, self.work, self.root):
             directory.mkdir(mode=0o700 if directory == self.path else 0o755, exist_ok=True)
-        if owner is not None:
-            # upper/ is the daemon's directory; what is under it is not looked at
-            fd = os.open(self.upper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-            try:
-                os.fchown(fd, owner, owner)
-            finally:
-                os.close(fd)
+        # upper/ is the daemon's directory; what is under it is not looked at
+        fd = os.open(self.upper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchown(fd, *owner)
+        finally:
+            os.close(fd)
         await run_async(overlay_mount_argv(lower=lower, upper=self.upper, work=self.work,
                                            target=self.root), timeout=60)  # fmt: skip
 
@@ -281,7 +280,7 @@ class RootCache:
             try:
                 await loop.run_in_executor(None, functools.partial(remove_tree, entry,
                                                                    missing_ok=True))
-            except (OSError, CommandError) as exc:
+            except OSError as exc:
                 log.warning("could not remove prepared buildroot %s: %s", entry, exc)
                 continue
             index.pop(name, None)

@@ -435,9 +435,9 @@ class Worker:
                      "(failed_buildroot_lifetime)", task_id, workdir,
                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(until)))  # fmt: skip
             return
-        await self._remove_workdir(task_id, workdir)
+        await self._remove_task_files(task_id, workdir)
 
-    async def _remove_workdir(self, task_id: int, workdir: Path) -> None:
+    async def _remove_task_files(self, task_id: int, workdir: Path) -> None:
         """The task's work directory and its view of a buildroot (kept and
         removed together: an admin looking at a failed build sees both)."""
         loop = asyncio.get_running_loop()
@@ -460,7 +460,7 @@ class Worker:
             if task_id in self.tasks:
                 continue  # given to us again: it is its work directory now
             log.info("task %s: removing its kept work directory %s", task_id, workdir)
-            await self._remove_workdir(task_id, workdir)
+            await self._remove_task_files(task_id, workdir)
             task_state.forget_kept(self.config.state_dir, task_id)
         for task_id in sorted({*view_task_ids(self.config), *partial_task_ids(self.config)}):
             if task_id in self.tasks or task_state.kept_record(self.config.state_dir,

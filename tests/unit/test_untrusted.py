@@ -500,3 +500,27 @@ def test_a_log_streamer_reads_nothing_until_result_exists_and_refuses_links(tmp_
     (tmp_path / "result" / "root.log").symlink_to("/etc/hostname")
     with pytest.raises(UntrustedFileError, match=r"root\.log is a symbolic link"):
         read_chunk(tmp_path / "result" / "root.log", 0)
+
+
+def test_make_dir_and_owners(work: Path, secret: Path):
+    """What the daemon makes for the build user: a directory (once; a link or
+    file there refused), a note's file created for an owner, the dir itself given."""
+    if os.geteuid() != 0:
+        pytest.skip("giving files to another owner needs root")
+    owner = (12345, 12346)  # as a build user's host ids are no account's
+    (work / "linked").symlink_to(secret.parent)
+    with UntrustedDir(work) as directory:
+        directory.make_dir("logs", owner=owner)
+        directory.make_dir("logs", owner=owner)  # there already: nothing to do
+        assert refused(lambda: directory.make_dir("linked")) == "linked is not a directory; refused"
+        assert refused(lambda: directory.make_dir("result/build.log")) == (
+            "result/build.log is not a directory; refused")
+        directory.note("logs/state.log", "one\n", owner=owner)
+        directory.note("logs/state.log", "two\n", owner=owner)
+        directory.give_to(owner)
+    made = work / "logs" / "state.log"
+    assert made.read_bytes() == b"one\ntwo\n"
+    assert (made.stat().st_uid, made.stat().st_gid) == owner
+    logs = (work / "logs").stat()
+    assert (logs.st_uid, logs.st_gid) == owner == (work.stat().st_uid, work.stat().st_gid)
+    assert secret.read_bytes() == SECRET
