@@ -26,6 +26,7 @@ import argparse
 import datetime
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from adjutant.buildroot.script import INSTALLROOT, Repo, dnf_command
 from tests.hub.admin import HubAdmin, HubProcess
 from tests.integration.daemon_support import (
     HOST,
@@ -43,7 +45,7 @@ from tests.integration.daemon_support import (
     write_config,
 )
 from tests.integration.rpmrepo import Package, rpmbuild
-from tests.integration.testdistro import bootstrap_install, test_distro
+from tests.integration.testdistro import IMAGE, test_distro
 
 TAG = "bench-build"
 
@@ -67,14 +69,21 @@ def drop_prepared_roots(buildroot_dir: Path) -> None:
     shutil.rmtree(buildroot_dir / "roots", ignore_errors=True)
 
 
-def bare_installs(repo_arch: Path, packages: list[str], runs: int, work: Path) -> list[float]:
-    """The group installed into an empty root, with nothing of adjutant around it."""
+def bare_installs(repo_arch: Path, topdir: Path, packages: list[str], runs: int,
+                  work: Path) -> list[float]:  # fmt: skip
+    """The group installed into an empty root by the bootstrap image's dnf, as
+    the preparation's command line has it, with nothing of adjutant around it
+    (the topdir bound at its own path: the repo's toplink points into it)."""
+    dnf = dnf_command(Repo(url=f"file://{repo_arch}"))
     times = []
     for run in range(runs):
         root = work / f"bare-{run}"
         root.mkdir(parents=True)
         start = time.perf_counter()
-        bootstrap_install(repo_arch, root, packages)
+        subprocess.run(["podman", "run", "--rm", "--network=none", "-v", f"{topdir}:{topdir}:ro",
+                        "-v", f"{root}:{INSTALLROOT}", IMAGE, "sh", "-c",
+                        f"{dnf} install {' '.join(packages)} >/dev/null 2>&1 && {dnf} clean all "
+                        ">/dev/null 2>&1"], check=True)  # fmt: skip
         times.append(time.perf_counter() - start)
         shutil.rmtree(root)
     return times
@@ -148,8 +157,8 @@ def main(runs: int, verbose: bool = False) -> None:
                           flush=True)
             finally:
                 daemon.stop()
-        bare = bare_installs(topdir / "repos" / TAG / str(repo_id) / "x86_64", group, runs,
-                             roots / "bare")  # fmt: skip
+        bare = bare_installs(topdir / "repos" / TAG / str(repo_id) / "x86_64", topdir, group,
+                             runs, roots / "bare")  # fmt: skip
         shutil.rmtree(roots, ignore_errors=True)  # leave no benchmark roots behind
 
     print(f"\nbuild group: {len(group)} names, {count} packages in the repo, {payload:.0f} MiB; "
