@@ -742,10 +742,6 @@ rpmbuild -ba chello.spec confhello.spec > ~/build.log 2>&1 || { tail -n 60 ~/bui
 cd .. && ls RPMS/* SRPMS && rpm -qp --requires RPMS/x86_64/chello-1.0-1.x86_64.rpm
 """
 CONFIG_SUB_PLACES = ("/usr/share/misc/config.sub", "/usr/share/gnuconfig/config.sub")
-# Written to the bootstrap's /etc/rpm/macros.dbpath before its dnf runs: where the root's
-# rpm database is, the same as the root's own rpm (adjutant-rpm-config) for the build
-# user.  Debian 13's rpm (4.20.1) has this default already; the file makes it explicit.
-BOOTSTRAP_MACROS = "%_dbpath /var/lib/rpm\n"
 
 
 def _config_sub() -> Optional[Path]:
@@ -777,17 +773,15 @@ def _run(argv: Sequence[str], what: str, *, timeout: float = 1800) -> str:
 def bootstrap_install(repo: Path, root: Path, packages: Sequence[str], *,
                       image: str = IMAGE) -> str:  # fmt: skip
     """`dnf --installroot` of `packages` from the repo into the empty `root`, from a container
-    of the (unmodified) image, as adjutant's bootstrap does: by name, not `@group` (Debian 13's
-    libcomps crashes dnf on every group)."""
-    dnf = ("dnf -y --installroot=/buildroot --setopt=reposdir=/dev/null --nogpgcheck "
-           "--releasever=koji --repofrompath=t,file:///repo --repo=t "
-           "--setopt=install_weak_deps=False --setopt=keepcache=False")  # fmt: skip
-    script = (
-        f"set -e\nmkdir -p /etc/rpm\nprintf '%s' '{BOOTSTRAP_MACROS}' > "
-        f"/etc/rpm/macros.dbpath\n{dnf} install {' '.join(packages)}\n{dnf} clean all\n"
-    )
+    of the (unmodified) image, with the command line of adjutant's preparation (by name, not
+    `@group`: Debian 13's libcomps crashes dnf on every group).  Debian 13's rpm (4.20.1)
+    keeps a root's database at /var/lib/rpm, where the root's own rpm reads it."""
+    from adjutant.buildroot.script import INSTALLROOT, Repo, dnf_command
+
+    dnf = dnf_command(Repo(url="file:///repo"))
+    script = f"set -e\n{dnf} install {' '.join(packages)}\n{dnf} clean all\n"
     return _run(["podman", "run", "--rm", "--network=none", "-v", f"{repo}:/repo:ro",
-                 "-v", f"{root}:/buildroot", image, "bash", "-c", script],
+                 "-v", f"{root}:{INSTALLROOT}", image, "bash", "-c", script],
                 f"dnf --installroot install of {len(packages)} packages")  # fmt: skip
 
 
