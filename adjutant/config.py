@@ -148,6 +148,18 @@ def _parse_url(text: str) -> str:
     return value.rstrip("/")
 
 
+def _parse_proxy(text: str) -> Optional[str]:
+    """yum_proxy: an http(s) URL without credentials, which would be in every
+    installing container's command line and root.log."""
+    if not text.strip():
+        return None
+    value = _parse_url(text)
+    if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+        raise ValueError("a proxy URL with a user or password is refused: it would be "
+                         "visible in the build containers and root.log")  # fmt: skip
+    return value
+
+
 def _parse_optional_int(text: str) -> Optional[int]:
     return _parse_int(text) if text.strip() else None
 
@@ -211,7 +223,8 @@ class Config:
     )  # fmt: skip
     topdir: Path = setting(
         Path("/mnt/koji"), section=KOJID, parse=_parse_path, kind="path",
-        doc="Where the hub's files are mounted (repos, for createrepo).",
+        doc=("Where the hub's files are mounted. A repo that is not under it is read "
+             "over topurl."),
     )  # fmt: skip
     workdir: Path = setting(
         Path("/var/tmp/koji"), section=KOJID, parse=_parse_path, kind="path",
@@ -418,9 +431,9 @@ class Config:
         False, section=KOJID, parse=_parse_bool, kind="boolean", doc=UNUSED,
     )  # fmt: skip
     yum_proxy: Optional[str] = setting(
-        None, section=KOJID, parse=_parse_optional_text, kind="URL",
-        doc=("Proxy for the buildroot's package downloads over topurl; not used yet: "
-            "repos are read from topdir."),
+        None, section=KOJID, parse=_parse_proxy, kind="URL",
+        doc=("Proxy of the package manager's downloads (a repo over topurl, external "
+             "repos), as kojid gives it to mock; without a user or password."),
     )  # fmt: skip
     maven_repo_ignore: str = setting(
         "*.md5 *.sha1 maven-metadata*.xml _maven.repositories resolver-status.properties "
@@ -485,7 +498,8 @@ class Config:
         8, section=ADJUTANT, parse=_parse_non_negative_int, kind="integer",
         doc="Prepared buildroots kept for reuse (one per bootstrap image, tag, repo, arch and "
             "group); the least recently used go first, never one a task uses. 0 keeps none "
-            "beyond the builds running.",
+            "beyond the builds running. The packages fetched over topurl are kept for as "
+            "many repos (buildroot_dir/downloads).",
     )  # fmt: skip
     buildroot_dir: Path = setting(
         Path("/var/lib/adjutant/buildroots"), section=ADJUTANT, parse=_parse_path, kind="path",

@@ -23,9 +23,8 @@ class CompsError(AdjutantError):
     pass
 
 
-def comps_file(repo_dir: Path) -> Path:
-    """Koji keeps a repo's groups at <repo>/groups/comps.xml (kojid's createrepo)."""
-    return repo_dir / "groups" / "comps.xml"
+# Koji keeps a repo's groups at <repo>/groups/comps.xml (kojid's createrepo)
+COMPS = "groups/comps.xml"
 
 
 def group_packages(comps: Path, group: str) -> tuple[str, ...]:

@@ -36,22 +36,26 @@ from pathlib import Path
 from typing import Any, Optional
 
 from adjutant.atomic import write_atomically
-from adjutant.buildroot.comps import CompsError, comps_file, group_packages
+from adjutant.buildroot.comps import COMPS, CompsError, group_packages
 from adjutant.buildroot.context import BuildContext
+from adjutant.buildroot.downloads import PackageCache
 from adjutant.buildroot.macros import build_environment, build_macros
 from adjutant.buildroot.mockopts import MockOptions, mock_options
 from adjutant.buildroot.records import (
     classify_rpms,
+    origin_href,
     parse_rpm_list,
-    read_pkgorigins,
+    read_origins,
     read_rpmlist_ids,
 )
+from adjutant.buildroot.repos import RepoFetchError, RepoFiles, RepoLocation, locate_repo
 from adjutant.buildroot.roots import RootCache, RootKey, TaskView
 from adjutant.buildroot.script import (
     BUILD_GID,
     BUILD_UID,
     BUILDDIR,
     BUILDREQS_NOSRC,
+    DNF_CACHE,
     EXIT_MORE_DEPS,
     INPUT_SRPM,
     INPUTS,
@@ -87,6 +91,9 @@ class BuildrootServices:
     def __init__(self, config: Config) -> None:
         self.policies = PolicyCache(config.image_policy_ttl)
         self.cache = RootCache(config)
+        # packages fetched over topurl, for as many repos as roots are kept
+        self.downloads = PackageCache(config.buildroot_dir / "downloads",
+                                      keep=config.buildroot_cache_roots)  # fmt: skip
         self.config_rules = parse_rules(config.image_policy, where="kojid.conf [adjutant]")
         self.ids = build_id_range(config, "kojid.conf")
 
@@ -188,17 +195,21 @@ def build_mounts(*, workdir: Path, inputs: Path, selinux: bool) -> list[Mount]:
             Mount(str(inputs), INPUTS, selinux=label)]  # fmt: skip
 
 
-def install_mounts(*, root: Path, repo_dir: Path, packages: Optional[Path],
-                   selinux: bool) -> list[Mount]:  # fmt: skip
+def install_mounts(*, root: Path, dnf_cache: Path, repo_dir: Optional[Path],
+                   packages: Optional[Path], selinux: bool) -> list[Mount]:  # fmt: skip
     """What a bootstrap container installing into `root` sees besides: the
-    root at /buildroot (read-write), the tag's repo and the packages the
-    repo's toplink points into (read-only, at their own paths; the repo
-    relabelled shared, z).  packages/ is far too big to relabel on every
-    build: label it once for containers (container_ro_file_t; virt_use_nfs on
-    an NFS /mnt/koji), see the README."""
+    root at /buildroot and the task's package cache (read-write, relabelled
+    private, Z); a repo under topdir, and the packages its toplink points
+    into, read-only at their own paths (the repo relabelled shared, z).
+    packages/ is far too big to relabel on every build: label it once for
+    containers (container_ro_file_t; virt_use_nfs on an NFS /mnt/koji), see
+    the README.  A repo over topurl has neither."""
+    private = "Z" if selinux else None
     mounts = [Mount(str(root), INSTALLROOT, read_only=False),
-              Mount(str(repo_dir), str(repo_dir), selinux="z" if selinux else None)]  # fmt: skip
-    if packages is not None:
+              Mount(str(dnf_cache), DNF_CACHE, read_only=False, selinux=private)]  # fmt: skip
+    if repo_dir is not None:
+        mounts.append(Mount(str(repo_dir), str(repo_dir), selinux="z" if selinux else None))
+    if repo_dir is not None and packages is not None:
         mounts.append(Mount(str(packages), str(packages)))
     return mounts
 
@@ -218,6 +229,7 @@ class Buildroot:
         self.repo_info: dict[str, Any] = {}
         self.build_config: dict[str, Any] = {}
         self.br_arch = arch
+        self.location = RepoLocation(url="")
         self.image = ""
         self.prepared_root: Optional[Path] = None
         self.brootid: Optional[int] = None
@@ -235,12 +247,30 @@ class Buildroot:
         return str(self.build_config.get("name", self.tag))
 
     @property
-    def repo_dir(self) -> Path:
-        return self.config.topdir / "repos" / self.tag_name / str(self.repo_id)
+    def repo(self) -> Repo:
+        return Repo(url=self.location.arch_url(self.br_arch), options=self.mock_options,
+                    proxy=self.config.yum_proxy)  # fmt: skip
 
     @property
-    def repo(self) -> Repo:
-        return Repo(url=f"file://{self.repo_dir / self.br_arch}", options=self.mock_options)
+    def repo_files(self) -> RepoFiles:
+        return RepoFiles(self.location, self.ctx.private_dir / "repo")
+
+    async def repo_file(self, relpath: str, *, missing_ok: bool = False) -> Optional[Path]:
+        """A file of the tag's repo (relative to its directory of all arches)
+        as a path of the daemon's: under topdir, or fetched over topurl."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                None, lambda: self.repo_files.path(relpath, missing_ok=missing_ok))
+        except RepoFetchError as exc:
+            raise build_error(str(exc)) from None
+
+    @property
+    def install_network(self) -> bool:
+        """Whether the installing steps need network: the repo is read over
+        topurl, or some of its packages come from external repos, which the
+        package manager fetches from their own URLs (as kojid's mock does)."""
+        return self.location.remote or bool(self._external_repos)
 
     async def load(self) -> None:
         import koji
@@ -268,10 +298,17 @@ class Buildroot:
         # kojid's BuildRoot: the buildroot (and its repo directory, which the hub
         # writes by canonical arch: i686 -> i386) is the canonical arch
         self.br_arch = koji.canonArch(repo_arch(self.arch, arches))
-        if not (self.repo_dir / self.br_arch / "repodata").is_dir():
-            raise build_error(f"repo {self.repo_id} of tag {self.tag_name} for "
-                              f"{self.br_arch} is not under topdir "
-                              f"({self.repo_dir / self.br_arch})")  # fmt: skip
+        try:
+            self.location = locate_repo(topdir=self.config.topdir, topurl=self.config.topurl,
+                                        tag=self.tag_name, repo_id=self.repo_id,
+                                        arch=self.br_arch)  # fmt: skip
+        except RepoFetchError as exc:
+            raise build_error(str(exc)) from None
+        # the hub has the repo (and answers) before anything is started
+        await self.repo_file(f"{self.br_arch}/repodata/repomd.xml")
+        tag_id = self.repo_info["tag_id"]
+        self._external_repos = await memo.once("external_repos", lambda: hub.call(
+            "getExternalRepoList", tag_id, event=event))  # fmt: skip
         try:
             self.mock_options = mock_options(self.extra, tag=self.tag_name)
         except AdjutantError as exc:
@@ -355,12 +392,40 @@ class Buildroot:
             user=f"{BUILD_UID}:{BUILD_GID}" if as_build_user else None,
             drop_caps=as_build_user)  # fmt: skip
 
+    @property
+    def dnf_cache(self) -> Path:
+        """The installing steps' package cache: the task's, next to its view."""
+        return self.view.path / "dnf"
+
     def install_spec(self, script: str, root: Path) -> TaskSpec:
         """A bootstrap container, as root, installing into `root` from the tag's repo."""
         packages = self.config.topdir / "packages"
-        return self._spec(["/bin/bash", script], image=self.image, mounts=install_mounts(
-            root=root, repo_dir=self.repo_dir, packages=packages if packages.is_dir() else None,
-            selinux=selinux_enabled()))  # fmt: skip
+        mounts = install_mounts(root=root, dnf_cache=self.dnf_cache, repo_dir=self.location.local,
+                                packages=packages if packages.is_dir() else None,
+                                selinux=selinux_enabled())  # fmt: skip
+        return self._spec(["/bin/bash", script], image=self.image, mounts=mounts,
+                          network=self.install_network)  # fmt: skip
+
+    async def install(self, step: str, script: str, root: Path) -> Outcome:
+        """An installing step: the host's packages of the repo seeded into the
+        task's cache before, what it downloaded taken into the host's after
+        (downloads.py)."""
+        downloads, url = self.services.downloads, self.repo.url
+        loop = asyncio.get_running_loop()
+        self.view.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        seeded = await loop.run_in_executor(None, lambda: downloads.seed(
+            url, self.dnf_cache, self.services.root_owner))  # fmt: skip
+        if self.location.remote:
+            await self.note(f"Note: {seeded} packages of {url} from this host's cache")
+        try:
+            return await self.ctx.run_container(step, self.install_spec(script, root))
+        finally:
+            taken = await loop.run_in_executor(None, lambda: downloads.harvest(
+                url, self.dnf_cache))  # fmt: skip
+            if taken:
+                await self.note(f"Note: {len(taken)} packages downloaded from {url}, "
+                                "kept in this host's cache")  # fmt: skip
+                await loop.run_in_executor(None, downloads.prune)
 
     def root_spec(self, script: str) -> TaskSpec:
         """A container of the task's buildroot, as the build user, no network."""
@@ -465,8 +530,10 @@ class Buildroot:
         key = RootKey(base_id, self.tag_name, self.repo_id, self.br_arch, self.group)
 
         async def make(root: Path) -> Path:
+            comps = await self.repo_file(COMPS)
+            assert comps is not None
             try:
-                packages = group_packages(comps_file(self.repo_dir), self.group)
+                packages = group_packages(comps, self.group)
             except CompsError as exc:
                 raise build_error(f"tag {self.tag_name}: {exc}") from None
             # the empty root is the buildroot's root's
@@ -474,8 +541,7 @@ class Buildroot:
             os.chown(root, *self.services.root_owner)
             script = self.write_script("prepare.sh", prepare_script(
                 repo=self.repo, group=self.group, packages=packages))  # fmt: skip
-            outcome = await self.ctx.run_container("buildroot-prepare",
-                                                   self.install_spec(script, root))  # fmt: skip
+            outcome = await self.install("buildroot-prepare", script, root)
             if not outcome.ok:
                 raise await self.failure(outcome, "setting up the buildroot")
             return await self.copy_result("buildroot-group.tsv", max_size=64 * 1024**2)
@@ -500,7 +566,7 @@ class Buildroot:
         """`dnf builddep` of `srpm` (a file in the inputs) into the task's view."""
         script = self.write_script(f"{step}.sh", deps_script(
             repo=self.repo, srpm=f"{INPUTS}/{srpm}", what=what))  # fmt: skip
-        outcome = await self.ctx.run_container(step, self.install_spec(script, self.view.root))
+        outcome = await self.install(step, script, self.view.root)
         if outcome.ok:
             # root's list of the buildroot, taken before the build user runs
             await self.copy_result("buildroot.tsv", max_size=64 * 1024**2)
@@ -541,12 +607,9 @@ class Buildroot:
         """An `rpm -qa` listing as the hub takes it: ids, external repos marked,
         rpms that did not come from the tag's repo left out (and noted)."""
         if self._rpm_ids is None:
-            self._rpm_ids = read_rpmlist_ids(self.repo_dir / self.br_arch / "rpmlist.jsonl")
-            tag_id, event = self.repo_info["tag_id"], self.repo_info["create_event"]
-            self._external_repos = await self.ctx.memo.once("external_repos", lambda: (
-                self.ctx.hub.call("getExternalRepoList", tag_id, event=event)))  # fmt: skip
-            self._origins = (read_pkgorigins(self.repo_dir / self.br_arch)
-                             if self._external_repos else None)  # fmt: skip
+            rpmlist = await self.repo_file(f"{self.br_arch}/rpmlist.jsonl", missing_ok=True)
+            self._rpm_ids = read_rpmlist_ids(rpmlist) if rpmlist is not None else {}
+            self._origins = await self.origins() if self._external_repos else None
         listed, foreign = classify_rpms(
             parse_rpm_list(listing), ids=self._rpm_ids, external_repos=self._external_repos,
             origins=self._origins, repo_id=self.repo_id, arch=self.br_arch,
@@ -555,6 +618,17 @@ class Buildroot:
             await self.note("Note: not from the tag's repo, so not in the hub's buildroot list: "
                       + " ".join(sorted(foreign)))  # fmt: skip
         return listed
+
+    async def origins(self) -> Optional[dict[str, str]]:
+        """The repo's pkgorigins (N-V-R.A -> where from), None if it has none."""
+        repomd = await self.repo_file(f"{self.br_arch}/repodata/repomd.xml")
+        assert repomd is not None
+        href = origin_href(repomd)
+        if href is None:
+            return None
+        path = await self.repo_file(f"{self.br_arch}/{href}")
+        assert path is not None
+        return read_origins(path)
 
     async def record_installed(self) -> list[dict[str, Any]]:
         if self.brootid is None:

@@ -67,25 +67,33 @@ def read_rpmlist_ids(path: Path) -> dict[str, int]:
 
 
 def read_pkgorigins(repo_arch: Path) -> Optional[dict[str, str]]:
-    """N-V-R.A -> origin URL from the repo's pkgorigins (repomd type 'origin'),
-    which mergerepo_c writes for tags with external repos; None if absent."""
-    import gzip
+    """N-V-R.A -> origin URL from the pkgorigins of the repo directory
+    `repo_arch` (an arch's); None if it has none."""
+    href = origin_href(repo_arch / "repodata" / "repomd.xml")
+    return read_origins(repo_arch / href) if href is not None else None
 
+
+def origin_href(repomd: Path) -> Optional[str]:
+    """Where repomd.xml says the repo's pkgorigins is (repomd type 'origin',
+    which mergerepo_c writes for tags with external repos); None if nowhere."""
     from adjutant.buildroot.comps import ElementTree
 
     try:
-        root = ElementTree.parse(repo_arch / "repodata" / "repomd.xml").getroot()
+        root = ElementTree.parse(repomd).getroot()
     except (OSError, ElementTree.ParseError):
         return None
-    href = None
     for data in root:
         if data.tag.endswith("data") and data.get("type") == "origin":
             for child in data:
-                if child.tag.endswith("location"):
-                    href = child.get("href")
-    if href is None:
-        return None
-    path = repo_arch / href
+                if child.tag.endswith("location") and child.get("href"):
+                    return child.get("href")
+    return None
+
+
+def read_origins(path: Path) -> dict[str, str]:
+    """N-V-R.A -> origin URL from a pkgorigins file (gzip or plain)."""
+    import gzip
+
     opener = gzip.open if path.name.endswith(".gz") else open
     origins = {}
     with opener(path, "rt", encoding="utf-8", errors="replace") as handle:

@@ -49,6 +49,10 @@ BUILD_GID = 135  # mock's group
 BUILD_HOME = f"{BUILDDIR}/home"
 # Where bootstrap containers see the buildroot they install into.
 INSTALLROOT = "/buildroot"
+# The package manager's cache in bootstrap containers: the task's own
+# directory, outside the buildroot, seeded from the host's cache of packages
+# fetched over topurl (downloads.py).
+DNF_CACHE = "/var/cache/adjutant-dnf"
 # The daemon's read-only directory of scripts and inputs, in every container.
 INPUTS = "/adjutant"
 # The SRPM a build starts from, under a name of ours: `dnf builddep` reads a
@@ -75,11 +79,13 @@ INSTALLED_FORMAT = "%{NEVRA} %{BUILDTIME} %{SIZE} installed\\n"
 
 @dataclass(frozen=True)
 class Repo:
-    """The tag's repo for this task: a file:// URL under the mounted topdir,
-    and the tag's mock.* options for the package manager that installs from it."""
+    """The tag's repo for this task: a file:// URL under the mounted topdir or
+    the hub's over topurl, the tag's mock.* options for the package manager
+    that installs from it, and kojid's yum_proxy for its downloads."""
 
     url: str
     options: MockOptions = field(default_factory=MockOptions)
+    proxy: Optional[str] = None
 
 
 def q(value: str) -> str:
@@ -99,12 +105,13 @@ def or_fail(phase: str, message: str, status: int) -> str:
 def dnf_command(repo: Repo) -> str:
     """The bootstrap's package manager (the tag's mock.package_manager),
     installing into the buildroot from the tag's repo and nothing else, with
-    the tag's mock.yum options."""
+    the tag's mock.yum options; its cache (and the packages it downloads)
+    outside the buildroot, kept for the daemon to take into the host's."""
     options = repo.options
     words = [
         options.package_manager, "-y", f"--installroot={INSTALLROOT}",
         "--setopt=reposdir=/dev/null", "--setopt=install_weak_deps=False",
-        "--setopt=keepcache=False",
+        f"--setopt=cachedir={DNF_CACHE}", "--setopt=keepcache=True",
         # the tag's repo is the hub's own (unsigned until signed later)
         "--no-gpgchecks" if options.package_manager == "dnf5" else "--nogpgcheck",
         f"--releasever={options.releasever or 'koji'}",
@@ -114,6 +121,8 @@ def dnf_command(repo: Repo) -> str:
         words.append("--setopt=koji.module_hotfixes=1")
     if options.best is not None:
         words.append(f"--setopt=best={int(options.best)}")
+    if repo.proxy:
+        words.append(q(f"--setopt=proxy={repo.proxy}"))
     return " ".join(words)
 
 
@@ -198,6 +207,10 @@ def _record_installed(name: str) -> str:
 INSTALLED_LOG = f'rpm -qa --qf {q(INSTALLED_FORMAT)} | sort > "$R/installed_pkgs.log"\n'
 
 
+# dnf makes its cachedir under the installroot too, and leaves it empty there
+NO_CACHE_IN_ROOT = f'rmdir "{INSTALLROOT}{DNF_CACHE}" 2>/dev/null || true\n'
+
+
 def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
     """Install the tag's build group (its packages, read from comps) into the
     empty root at /buildroot: the prepared buildroot, cached."""
@@ -210,7 +223,7 @@ def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
         + f'{dnf_command(repo)} install {names} >> "$R/root.log" 2>&1 \\\n'
         + or_fail(f"installing {group}", f"could not install the group {group} (see root.log)",
                   EXIT_SETUP)
-        + f'{dnf_command(repo)} clean all >> "$R/root.log" 2>&1\n'
+        + NO_CACHE_IN_ROOT
         + BUILD_USER_ENTRY
         + _record_installed("buildroot-group.tsv")
         + say(f"Finish: installing the buildroot group {group}")
@@ -227,6 +240,7 @@ def deps_script(*, repo: Repo, srpm: str, what: str) -> str:
         + f'{builddep_command(repo)} {q(srpm)} >> "$R/root.log" 2>&1 \\\n'
         + or_fail(f"installing {what}", f"could not install the {what} (see root.log)",
                   EXIT_DEPS)
+        + NO_CACHE_IN_ROOT
         + _record_installed("buildroot.tsv")
         + f'state "Finish: installing {what}"\n'
     )  # fmt: skip

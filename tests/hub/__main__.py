@@ -25,6 +25,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--db", required=True, help="the SQLite state file")
     p.add_argument("--topdir", required=True, help="Koji's topdir (work/ uploads, /kojifiles)")
     p.add_argument("--port", type=int, default=0, help="0: any free port")
+    p.add_argument("--bind", default="127.0.0.1",
+                   help="address to listen on (the URLs printed stay 127.0.0.1's)")
     p.add_argument("--tls-cert", help="server certificate (PEM); enables HTTPS")
     p.add_argument("--tls-key", help="server key (PEM)")
     p.add_argument("--client-ca", help="CA for client certificates (sslLogin)")
@@ -50,7 +52,7 @@ def main(argv=None) -> int:
         session_renewal_timeout=args.session_renewal_timeout,
     )
     server = make_server(opts, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
-                         client_ca=args.client_ca)
+                         client_ca=args.client_ca, bind=args.bind)
 
     def stop(signum, frame):
         # shutdown() waits for serve_forever(), which runs in this (main) thread

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -705,7 +706,7 @@ class HubProcess:
                  tls: Optional[TLSPaths] = None, scheduler: bool = True,
                  run_interval: float = 0.0, session_renewal_timeout: Optional[float] = None,
                  python: str = sys.executable, start_timeout: float = 60.0,
-                 log_path: Optional[PathLike] = None):
+                 log_path: Optional[PathLike] = None, bind: str = "127.0.0.1"):
         self.db = str(db)
         self.topdir = str(topdir)
         self.port = port
@@ -716,6 +717,7 @@ class HubProcess:
         self.python = python
         self.start_timeout = start_timeout
         self.log_path = str(log_path) if log_path else self.db + ".log"
+        self.bind = bind
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
         self._drain: Optional[threading.Thread] = None
@@ -728,13 +730,28 @@ class HubProcess:
     def topurl(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/kojifiles"
 
+    def topurl_at(self, address: str) -> str:
+        """topurl at another address the server listens on (bind)."""
+        return f"{self.scheme}://{address}:{self.port}/kojifiles"
+
+    def served(self, suffix: str = "") -> list[str]:
+        """The /kojifiles paths served so far (ending with `suffix`), in order."""
+        try:
+            text = Path(self.log_path).read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        # found anywhere in a line: another thread's print may have split its own around it
+        paths = re.findall(r"hub: served (?:GET|HEAD) (/kojifiles/\S+)", text)
+        return [p for p in paths if p.endswith(suffix)]
+
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def command(self) -> list:
         cmd = [self.python, "-m", "tests.hub", "--db", self.db, "--topdir", self.topdir,
-               "--port", str(self.port), "--run-interval", str(self.run_interval)]
+               "--port", str(self.port), "--run-interval", str(self.run_interval),
+               "--bind", self.bind]
         if self.tls:
             cmd += ["--tls-cert", self.tls.server_cert, "--tls-key", self.tls.server_key,
                     "--client-ca", self.tls.ca]

@@ -508,6 +508,9 @@ class HubRequestHandler(http.server.BaseHTTPRequestHandler):
                 or not os.path.isfile(full)):
             self._send(404, b"Not Found\n")
             return
+        # one line per file served, for tests that count downloads (HubProcess.served)
+        # (one write: the lines of other threads never split it)
+        os.write(sys.stderr.fileno(), f"hub: served {self.command} /kojifiles/{rel}\n".encode())
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(os.path.getsize(full)))
@@ -530,7 +533,8 @@ def make_ssl_context(cert: str, key: str, client_ca: Optional[str]) -> ssl.SSLCo
 
 
 def make_server(opts: HubOptions, port: int = 0, tls_cert: Optional[str] = None,
-                tls_key: Optional[str] = None, client_ca: Optional[str] = None) -> HubHTTPServer:
+                tls_key: Optional[str] = None, client_ca: Optional[str] = None, *,
+                bind: str = "127.0.0.1") -> HubHTTPServer:
     conn = state.connect(opts.db)  # create the schema once
     try:
         with state.transaction(conn):
@@ -542,6 +546,6 @@ def make_server(opts: HubOptions, port: int = 0, tls_cert: Optional[str] = None,
     ssl_context = None
     if tls_cert:
         ssl_context = make_ssl_context(tls_cert, tls_key or tls_cert, client_ca)
-    server = HubHTTPServer(("127.0.0.1", port), opts, ssl_context)
+    server = HubHTTPServer((bind, port), opts, ssl_context)
     server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     return server

@@ -76,17 +76,29 @@ class Site:
         srpms.mkdir(parents=True)
         for path in [*self.packages.srpms.values(), self.slow_srpm, self.long_srpm]:
             shutil.copy(path, srpms / path.name)
-        self.hub = HubProcess(tmp / "hub.sqlite", self.topdir)
+        # on every address of the test host's own network namespace: the
+        # containers of a build reach its topurl too (over_topurl)
+        self.hub = HubProcess(tmp / "hub.sqlite", self.topdir, bind="0.0.0.0")
         self.hub.start()
         self.workdir = tmp / "work"
-        self.daemon = Daemon(write_config(
-            tmp, self.hub, topdir=self.topdir, maxjobs=10, workdir=self.workdir,
-            failed_buildroot_lifetime=FAILED_KEPT,
-            # a deny entry first, as sites keep forks out (the hostile SCM test)
-            allowed_scms="!10.88.0.1*:/forks/* 10.88.0.1*:/*",
-            adjutant={"buildroot_cache_roots": CACHE_LIMIT}))
+        self.daemon = Daemon(self.write_config())
         self.buildroot_dir = buildroot_dir(tmp)
         self.daemon.start()
+
+    def write_config(self, **changes: object) -> Path:
+        """The daemon's kojid.conf, with `changes` to its [kojid] keys (and
+        buildroot_dir); the daemon reads it when it (re)starts."""
+        adjutant: dict[str, object] = {"buildroot_cache_roots": CACHE_LIMIT}
+        if "buildroot_dir" in changes:
+            adjutant["buildroot_dir"] = changes.pop("buildroot_dir")
+        kojid: dict[str, object] = {
+            "topdir": self.topdir, "maxjobs": 10, "workdir": self.workdir,
+            "failed_buildroot_lifetime": FAILED_KEPT,
+            # a deny entry first, as sites keep forks out (the hostile SCM test)
+            "allowed_scms": "!10.88.0.1*:/forks/* 10.88.0.1*:/*",
+        }  # fmt: skip
+        kojid.update(changes)
+        return write_config(self.tmp, self.hub, adjutant=adjutant, **kojid)
 
     def _add_hostile_packages(self, workdir: Path) -> None:
         """The hostile set (tests/integration/hostile.py): two in the repo, the

@@ -93,10 +93,12 @@ def write_config(tmp_path: Path, hub, adjutant: Optional[dict] = None, **kojid: 
     }  # fmt: skip
     values.update(kojid)
     lines = ["[kojid]"] + [f"{k} = {v}" for k, v in values.items() if v is not None]
-    lines += ["[adjutant]", f"log_dir = {tmp_path / 'logs'}", f"state_dir = {tmp_path / 'state'}",
-              f"task_image = {IMAGE}", "task_stop_timeout = 10", "cancel_grace = 1",
-              f"buildroot_dir = {buildroot_dir(tmp_path)}"]  # fmt: skip
-    lines += [f"{k} = {v}" for k, v in (adjutant or {}).items()]
+    ours: dict[str, object] = {
+        "log_dir": tmp_path / "logs", "state_dir": tmp_path / "state", "task_image": IMAGE,
+        "task_stop_timeout": 10, "cancel_grace": 1, "buildroot_dir": buildroot_dir(tmp_path),
+    }  # fmt: skip
+    ours.update(adjutant or {})
+    lines += ["[adjutant]"] + [f"{k} = {v}" for k, v in ours.items()]
     path = tmp_path / "kojid.conf"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -145,6 +146,73 @@ def test_a_second_build_starts_from_the_cached_buildroot(site: Site):
     state_log = site.upload(second, "state.log").read_text()
     assert "Start: buildroot from the prepared root" in state_log
     assert "installing the buildroot group" not in state_log
+
+
+# An address of the test host's own (on its lo, in its own network namespace):
+# the daemon and a build's containers both reach the hub there, as builders
+# reach a real hub by its name.
+TOPURL_ADDRESS = "10.77.0.1"
+
+
+@pytest.fixture
+def over_topurl(site: Site) -> Iterator[str]:
+    """The site's daemon with topdir not mounted (an empty directory): the
+    hub's files only over topurl, and a buildroot_dir of its own, so that the
+    first build prepares its root over topurl too.  Yields the topurl."""
+    sh("ip", "address", "add", f"{TOPURL_ADDRESS}/32", "dev", "lo")
+    unmounted = site.tmp / "unmounted-koji"
+    unmounted.mkdir(exist_ok=True)
+    roots = Path(f"{site.buildroot_dir}-topurl")
+    topurl = site.hub.topurl_at(TOPURL_ADDRESS)
+    site.daemon.stop()
+    site.write_config(topdir=unmounted, topurl=topurl, buildroot_dir=roots)
+    site.daemon.start()
+    try:
+        yield topurl
+    finally:
+        site.daemon.stop()
+        site.write_config()
+        site.daemon.start()
+        sh("ip", "address", "del", f"{TOPURL_ADDRESS}/32", "dev", "lo")
+        if str(roots) not in Path("/proc/self/mountinfo").read_text():
+            shutil.rmtree(roots, ignore_errors=True)
+
+
+def test_a_repo_over_topurl_builds_and_each_rpm_is_downloaded_once(site: Site,
+                                                                    over_topurl: str):  # fmt: skip
+    def repo_rpms_served() -> list[str]:
+        return [p for p in site.hub.served(".rpm") if not p.startswith("/kojifiles/work/")]
+
+    before = len(repo_rpms_served())
+    first = site.build_arch(site.srpm_of("greeter"))
+    assert site.wait_done(first) == "CLOSED", site.result(first)
+    fetched = repo_rpms_served()[before:]
+    # the build group and the BuildRequires, all from the hub's repo over topurl
+    assert any("/libgreet-devel-1.0-1.x86_64.rpm" in p for p in fetched), fetched
+    assert any("/bash-" in p for p in fetched) and len(fetched) == len(set(fetched))
+    state_log = site.upload(first, "state.log").read_text()
+    assert f"packages downloaded from {over_topurl}/repos/{TAG}/{site.repo_id}/x86_64" \
+        in state_log  # fmt: skip
+    installed = site.upload(first, "installed_pkgs.log").read_text()
+    assert "libgreet-devel-1.0-1.x86_64" in installed
+
+    # the next build on this host: its root is cached, its BuildRequires are in
+    # the host's package cache; the hub serves it no rpm of the repo again
+    middle = len(repo_rpms_served())
+    second = site.build_arch(site.srpm_of("greeter"))
+    assert site.wait_done(second) == "CLOSED", site.result(second)
+    assert repo_rpms_served()[middle:] == []
+    assert "Note: 0 packages of" not in site.upload(second, "state.log").read_text()
+    assert "libgreet-devel-1.0-1.x86_64" in site.upload(second, "installed_pkgs.log").read_text()
+
+
+def test_a_repo_the_hub_does_not_serve_fails_the_task_naming_the_url(site: Site,
+                                                                     over_topurl: str):  # fmt: skip
+    repo_id = site.admin.add_repo(TAG, rpms=site.repo_rpm_names(), groups=site.groups)
+    task_id = site.build_arch(site.srpm_of("greeter"), repo_id=repo_id)
+    assert site.wait_done(task_id) == "FAILED"
+    url = f"{over_topurl}/repos/{TAG}/{repo_id}/x86_64/repodata/repomd.xml"
+    assert site.result(task_id).faultString == f"cannot fetch {url}: HTTP 404 Not Found"
 
 
 def add_tag_with_repo(site: Site, tag: str, extra: dict) -> int:

@@ -308,6 +308,7 @@ def test_build_mounts_and_their_selinux_labels(selinux):
                           inputs=Path("/var/lib/adjutant/worker/7/files/inputs"),
                           selinux=selinux)  # fmt: skip
     mounts += install_mounts(root=Path("/var/lib/adjutant/buildroots/views/7/root"),
+                             dnf_cache=Path("/var/lib/adjutant/buildroots/views/7/dnf"),
                              repo_dir=Path("/mnt/koji/repos/f40-build/9"),
                              packages=Path("/mnt/koji/packages"), selinux=selinux)  # fmt: skip
     z, big_z = (",z", ",Z") if selinux else ("", "")
@@ -316,9 +317,23 @@ def test_build_mounts_and_their_selinux_labels(selinux):
         "--volume", f"/var/lib/adjutant/worker/7/files/inputs:/adjutant:ro{big_z}",
         # the root a bootstrap installs into: an overlay, whose label is the mount's
         "--volume", "/var/lib/adjutant/buildroots/views/7/root:/buildroot:rw",
+        "--volume", f"/var/lib/adjutant/buildroots/views/7/dnf:/var/cache/adjutant-dnf:rw{big_z}",
         "--volume", f"/mnt/koji/repos/f40-build/9:/mnt/koji/repos/f40-build/9:ro{z}",
         # never relabelled: all of Koji's packages
         "--volume", "/mnt/koji/packages:/mnt/koji/packages:ro",
+    ]
+
+
+def test_a_repo_over_topurl_mounts_nothing_of_topdir():
+    from adjutant.buildroot.core import install_mounts
+    from adjutant.runner.podman import mount_options
+
+    mounts = install_mounts(root=Path("/b/views/7/root"), dnf_cache=Path("/b/views/7/dnf"),
+                            repo_dir=None, packages=Path("/mnt/koji/packages"),
+                            selinux=False)  # fmt: skip
+    assert mount_options(mounts) == [
+        "--volume", "/b/views/7/root:/buildroot:rw",
+        "--volume", "/b/views/7/dnf:/var/cache/adjutant-dnf:rw",
     ]
 
 

@@ -109,6 +109,10 @@ def test_kojid_defaults_are_kojids():
     ("[kojid]\nRLIMIT_NOFILE = lots\n", "RLIMIT_NOFILE = 'lots'"),
     ("[kojid]\nRLIMIT_BOGUS = 1\n", "unknown resource limit 'RLIMIT_BOGUS'"),
     ("[kojid]\noffline_retry = perhaps\n", "'perhaps' is not a boolean"),
+    ("[kojid]\nyum_proxy = http://bob:secret@proxy:3128\n",
+     "[kojid] yum_proxy = 'http://bob:secret@proxy:3128': a proxy URL with a user or password "
+     "is refused"),
+    ("[kojid]\nyum_proxy = proxy:3128\n", "is not an http:// or https:// URL"),
 ])
 def test_bad_kojid_values(tmp_path: Path, text, message):
     path = write(tmp_path, text)
