@@ -1,7 +1,7 @@
 """A task's buildroot, from the hub's records to the container that builds.
 
     br = Buildroot(ctx, tag=root, repo_id=repo_id, arch=arch, group="build")
-    await br.load()                # repoInfo, getBuildConfig, the repo under topdir
+    await br.load()                # repoInfo, getBuildConfig, the repo (topdir or topurl)
     await br.prepare()             # bootstrap image, newBuildRoot, the prepared root
                                    # (cached) and the task's view of it,
                                    # setBuildRootList, BUILDING
@@ -16,7 +16,8 @@ Every container of the task runs under the task's unit, in the buildroot's
 user namespace (build_ids), with only the task's work directory writable
 (/builddir) besides the root it installs into, the daemon's scripts and
 inputs read-only (/adjutant), the tag's repo read-only at its own path for
-the installing steps, and nothing of the host's credentials (no cert, keytab
+the installing steps (or over topurl, repos.py; its packages cached for the
+host, downloads.py), and nothing of the host's credentials (no cert, keytab
 or hub session inside).  Steps are recorded in the task's memo, so a
 restarted adjutant does not ask the hub for a second buildroot or run a
 finished step again.
