@@ -369,16 +369,34 @@ class BuildsAdmin:
 
     def createrepo(self, repo_id: int, arch: Optional[str] = None) -> None:
         """The repodata, as kojid's createrepo task makes it: createrepo_c over the
-        arch directory with its pkglist and the repo's comps.xml."""
+        arch directory with its pkglist and the repo's comps.xml; for a tag with
+        external repos, merged with them by `mergerepo_c --koji` (kojid's
+        CreaterepoTask.merge_repos: the tag's own packages keep their relative
+        locations, an external one gets its repo's URL, and pkgorigins says
+        where each came from).  The external repos must answer over HTTP."""
         info = self.repo(repo_id)
         repodir = self.repo_dir(info["tag_id"], repo_id)
+        external = builds.get_external_repo_list(self.conn, info["tag_id"],
+                                                 event=info["create_event"])  # fmt: skip
         arches = [arch] if arch else sorted(p.name for p in repodir.iterdir()
                                             if p.is_dir() and p.name != "groups")
         for name in arches:
             archdir = repodir / name
-            subprocess.run(["createrepo_c", "-q", "-i", str(archdir / "pkglist"),
-                            "-g", str(repodir / "groups" / "comps.xml"),
-                            "-o", str(archdir), str(archdir)], check=True)
+            comps = str(repodir / "groups" / "comps.xml")
+            subprocess.run(["createrepo_c", "-q", "-i", str(archdir / "pkglist"), "-g", comps,
+                            "-o", str(archdir), str(archdir)], check=True)  # fmt: skip
+            if not external:
+                continue
+            merged = archdir.parent / f".{name}-merged"
+            shutil.rmtree(merged, ignore_errors=True)
+            command = ["mergerepo_c", "--koji", "-a", name, "-g", comps, "-o", str(merged),
+                       "-r", f"file://{archdir}/"]  # fmt: skip
+            for repo in external:
+                command += ["-r", repo["url"].replace("$arch", name)]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            shutil.rmtree(archdir / "repodata")
+            (merged / "repodata").rename(archdir / "repodata")
+            merged.rmdir()
 
     # -- buildroots and uploads ------------------------------------------------
 

@@ -155,15 +155,24 @@ TOPURL_ADDRESS = "10.77.0.1"
 
 
 @pytest.fixture
-def over_topurl(site: Site) -> Iterator[str]:
+def test_address() -> Iterator[str]:
+    """TOPURL_ADDRESS on the test host's lo while the test runs."""
+    sh("ip", "address", "add", f"{TOPURL_ADDRESS}/32", "dev", "lo")
+    try:
+        yield TOPURL_ADDRESS
+    finally:
+        sh("ip", "address", "del", f"{TOPURL_ADDRESS}/32", "dev", "lo")
+
+
+@pytest.fixture
+def over_topurl(site: Site, test_address: str) -> Iterator[str]:
     """The site's daemon with topdir not mounted (an empty directory): the
     hub's files only over topurl, and a buildroot_dir of its own, so that the
     first build prepares its root over topurl too.  Yields the topurl."""
-    sh("ip", "address", "add", f"{TOPURL_ADDRESS}/32", "dev", "lo")
     unmounted = site.tmp / "unmounted-koji"
     unmounted.mkdir(exist_ok=True)
     roots = Path(f"{site.buildroot_dir}-topurl")
-    topurl = site.hub.topurl_at(TOPURL_ADDRESS)
+    topurl = site.hub.topurl_at(test_address)
     site.daemon.stop()
     site.write_config(topdir=unmounted, topurl=topurl, buildroot_dir=roots)
     site.daemon.start()
@@ -173,7 +182,6 @@ def over_topurl(site: Site) -> Iterator[str]:
         site.daemon.stop()
         site.write_config()
         site.daemon.start()
-        sh("ip", "address", "del", f"{TOPURL_ADDRESS}/32", "dev", "lo")
         if str(roots) not in Path("/proc/self/mountinfo").read_text():
             shutil.rmtree(roots, ignore_errors=True)
 
@@ -213,6 +221,49 @@ def test_a_repo_the_hub_does_not_serve_fails_the_task_naming_the_url(site: Site,
     assert site.wait_done(task_id) == "FAILED"
     url = f"{over_topurl}/repos/{TAG}/{repo_id}/x86_64/repodata/repomd.xml"
     assert site.result(task_id).faultString == f"cannot fetch {url}: HTTP 404 Not Found"
+
+
+def test_a_build_requirement_from_an_external_repo_installs(site: Site, test_address: str):
+    """A tag with an external repo (kojid's merge: mergerepo_c --koji): its
+    package installs from the external repo's own URL, and the hub's
+    buildroot list says it is external."""
+    import koji
+
+    work = site.tmp / "external"
+    extra = Package(name="libextra-devel", arch="")
+    [rpm] = [p for p in rpmbuild(extra.spec(), work) if not p.name.endswith(".src.rpm")]
+    served = work / "www" / "x86_64"
+    served.mkdir(parents=True)
+    shutil.copy(rpm, served / rpm.name)
+    sh("createrepo_c", "-q", str(served))
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(work / "www"), **k)
+    server = http.server.ThreadingHTTPServer((test_address, 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://{test_address}:{server.server_address[1]}/$arch/"
+        tag = "adj-build-ext"
+        site.admin.add_tag(tag, arches=("x86_64",), extra={"rpm.macro.dist": DIST})
+        site.admin.add_external_repo("extra-repo", url)
+        site.admin.add_tag_external_repo(tag, "extra-repo", 5)
+        repo_id = site.admin.add_repo(tag, rpms=site.repo_rpm_names(), groups=site.groups)
+        site.admin.createrepo(repo_id)
+        user = Package(name="uses-extra", build_requires=("libextra-devel",))
+        [srpm] = rpmbuild(user.spec(), work, binary=False)
+        shutil.copy(srpm, site.topdir / "work" / "srpms" / srpm.name)
+        task_id = site.admin.create_task("buildArch", [f"srpms/{srpm.name}", tag, "noarch",
+                                                       False, {"repo_id": repo_id}])  # fmt: skip
+        assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    finally:
+        server.shutdown()
+        server.server_close()
+    installed = site.upload(task_id, "installed_pkgs.log").read_text()
+    assert re.search(r"^libextra-devel-1\.0-1\S*\.x86_64 ", installed, re.M), installed
+    listed = {r["name"]: r for r in site.admin.buildroot_rpms(site.result(task_id)["brootid"])}
+    assert listed["libextra-devel"]["external_repo_name"] == "extra-repo"
+    assert listed["bash"]["external_repo_id"] == 0  # kojihub's INTERNAL
+    assert koji.BR_STATES["EXPIRED"] == site.admin.buildroot(
+        site.result(task_id)["brootid"])["state"]
 
 
 def add_tag_with_repo(site: Site, tag: str, extra: dict) -> int:
