@@ -4,6 +4,7 @@ buildroot records and uploads checked."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import re
@@ -12,6 +13,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -164,17 +167,18 @@ def test_address() -> Iterator[str]:
         sh("ip", "address", "del", f"{TOPURL_ADDRESS}/32", "dev", "lo")
 
 
-@pytest.fixture
-def over_topurl(site: Site, test_address: str) -> Iterator[str]:
+@contextlib.contextmanager
+def daemon_over_topurl(site: Site, address: str, name: str, **changes: object) -> Iterator[str]:
     """The site's daemon with topdir not mounted (an empty directory): the
-    hub's files only over topurl, and a buildroot_dir of its own, so that the
-    first build prepares its root over topurl too.  Yields the topurl."""
+    hub's files only over topurl, and a buildroot_dir of its own (`name`), so
+    that its first build prepares its root over topurl too.  Yields the
+    topurl; the daemon is as before afterwards."""
     unmounted = site.tmp / "unmounted-koji"
     unmounted.mkdir(exist_ok=True)
-    roots = Path(f"{site.buildroot_dir}-topurl")
-    topurl = site.hub.topurl_at(test_address)
+    roots = Path(f"{site.buildroot_dir}-{name}")
+    topurl = site.hub.topurl_at(address)
     site.daemon.stop()
-    site.write_config(topdir=unmounted, topurl=topurl, buildroot_dir=roots)
+    site.write_config(topdir=unmounted, topurl=topurl, buildroot_dir=roots, **changes)
     site.daemon.start()
     try:
         yield topurl
@@ -184,6 +188,61 @@ def over_topurl(site: Site, test_address: str) -> Iterator[str]:
         site.daemon.start()
         if str(roots) not in Path("/proc/self/mountinfo").read_text():
             shutil.rmtree(roots, ignore_errors=True)
+
+
+@pytest.fixture
+def over_topurl(site: Site, test_address: str) -> Iterator[str]:
+    with daemon_over_topurl(site, test_address, "topurl") as topurl:
+        yield topurl
+
+
+class ForwardProxy(http.server.ThreadingHTTPServer):
+    """An HTTP proxy on the test host's address: forwards each GET and keeps its URL."""
+
+    def __init__(self, address: str) -> None:
+        self.seen: list[str] = []
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy.seen.append(self.path)
+                try:
+                    with direct.open(self.path, timeout=60) as answer:
+                        body, status = answer.read(), answer.status
+                except urllib.error.HTTPError as error:
+                    body, status = error.read(), error.code
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__((address, 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server_address[0]}:{self.server_address[1]}"
+
+
+def test_the_package_managers_downloads_go_through_yum_proxy(site: Site, test_address: str):
+    proxy = ForwardProxy(test_address)
+    repo_id = site.new_repo()  # in no cache yet
+    try:
+        with daemon_over_topurl(site, test_address, "proxy", yum_proxy=proxy.url) as topurl:
+            task_id = site.build_arch(site.srpm_of("greeter"), repo_id=repo_id)
+            assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    base = f"{topurl}/repos/{TAG}/{repo_id}/x86_64/"
+    assert f"{base}repodata/repomd.xml" in proxy.seen
+    assert any(url.endswith("/libgreet-devel-1.0-1.x86_64.rpm") for url in proxy.seen)
+    assert all(url.startswith(base) for url in proxy.seen), proxy.seen
+    assert f"--setopt=proxy={proxy.url}" in site.upload(task_id, "root.log").read_text()
 
 
 def test_a_repo_over_topurl_builds_and_each_rpm_is_downloaded_once(site: Site,
