@@ -71,7 +71,7 @@ from adjutant.errors import AdjutantError
 from adjutant.imagepolicy import POLICY_KEY, PolicyCache, choose_image, parse_rules
 from adjutant.process import run_async
 from adjutant.runner.outcome import Outcome
-from adjutant.runner.podman import image_exists_argv, image_id_argv
+from adjutant.runner.podman import image_id_argv
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 from adjutant.untrusted import MissingFileError, UntrustedDir, UntrustedFileError
 
@@ -347,8 +347,10 @@ class Buildroot:
     async def ensure_image(self, image: str) -> str:
         """Pull `image` as the pull policy says; returns its image id."""
         podman = self.config.podman
-        present = (await run_async(image_exists_argv(podman=podman, image=image),
-                                   accept=(0, 1), timeout=300)).returncode == 0  # fmt: skip
+        # one podman call when the image is there (inspect fails for a missing one)
+        found = await run_async(image_id_argv(podman=podman, image=image), accept=(0, 125),
+                                timeout=300)  # fmt: skip
+        present = found.returncode == 0 and bool(found.stdout.strip())
         policy = self.config.image_pull
         if policy == "always" or (policy == "if-missing" and not present):
             await self.note(f"Start: pulling image {image}")
@@ -359,10 +361,10 @@ class Buildroot:
             if not outcome.ok:
                 reason = outcome.log_tail[-1] if outcome.log_tail else outcome.message
                 raise build_error(f"cannot pull image {image}: {reason}")
+            found = await run_async(image_id_argv(podman=podman, image=image), timeout=300)
         elif not present:
             raise build_error(f"image {image} is not on this host and image_pull is never")
-        result = await run_async(image_id_argv(podman=podman, image=image), timeout=300)
-        return result.stdout.strip()
+        return found.stdout.strip()
 
     # ---- containers -------------------------------------------------------------------
 

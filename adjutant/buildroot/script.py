@@ -117,6 +117,10 @@ def dnf_command(repo: Repo) -> str:
         f"--releasever={options.releasever or 'koji'}",
         q(f"--repofrompath=koji,{repo.url}"), "--repo=koji",
     ]  # fmt: skip
+    if options.package_manager != "dnf5":
+        # the image's own plugins stay out (a RHEL image's subscription-manager
+        # would talk to its servers); builddep_command enables builddep alone
+        words.append(q("--disableplugin=*"))
     if options.module_hotfixes:
         words.append("--setopt=koji.module_hotfixes=1")
     if options.best is not None:
@@ -130,6 +134,8 @@ def builddep_command(repo: Repo) -> str:
     """`dnf builddep` (dnf 4 and 5); yum's is a program of its own."""
     if repo.options.package_manager == "yum":
         return "yum-builddep" + dnf_command(repo)[len("yum"):]
+    if repo.options.package_manager == "dnf":
+        return f"{dnf_command(repo)} --enableplugin=builddep builddep"
     return f"{dnf_command(repo)} builddep"
 
 

@@ -111,11 +111,6 @@ def pull_argv(*, podman: Path, image: str) -> list[str]:
     return [str(podman), "pull", image]
 
 
-def image_exists_argv(*, podman: Path, image: str) -> list[str]:
-    """Exit status 0 if `image` is in local storage, 1 if not."""
-    return [str(podman), "image", "exists", image]
-
-
 def image_id_argv(*, podman: Path, image: str) -> list[str]:
     return [str(podman), "image", "inspect", "--format", "{{.Id}}", image]
 

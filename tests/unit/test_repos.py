@@ -106,7 +106,18 @@ def test_the_package_manager_caches_outside_the_root_and_uses_yum_proxy():
         "dnf", "-y", "--installroot=/buildroot", "--setopt=reposdir=/dev/null",
         "--setopt=install_weak_deps=False", "--setopt=cachedir=/var/cache/adjutant-dnf",
         "--setopt=keepcache=True", "--nogpgcheck", "--releasever=koji",
-        f"--repofrompath=koji,{url}", "--repo=koji",
+        f"--repofrompath=koji,{url}", "--repo=koji", "--disableplugin=*",
         "--setopt=proxy=http://proxy.example.com:3128",
     ]  # fmt: skip
     assert not any("proxy" in word for word in shlex.split(dnf_command(Repo(url))))
+
+
+def test_the_images_plugins_stay_out_but_builddep():
+    from adjutant.buildroot.mockopts import MockOptions
+    from adjutant.buildroot.script import builddep_command
+
+    url = "file:///mnt/koji/repos/f40-build/9/x86_64"
+    words = shlex.split(builddep_command(Repo(url)))
+    assert words[-3:] == ["--disableplugin=*", "--enableplugin=builddep", "builddep"]
+    dnf5 = shlex.split(builddep_command(Repo(url, MockOptions(package_manager="dnf5"))))
+    assert dnf5[-1] == "builddep" and not any("plugin" in word for word in dnf5)
