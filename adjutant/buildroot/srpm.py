@@ -26,6 +26,7 @@ class SourceRPM:
     build_requires: tuple[str, ...]  # as dnf takes them: "libfoo-devel >= 1.2"
     exclusive_arch: tuple[str, ...]
     exclude_arch: tuple[str, ...]
+    build_arch: tuple[str, ...] = ()  # BuildArch: (noarch)
 
     @property
     def nvr(self) -> str:
@@ -86,6 +87,7 @@ def read_srpm(path: Path) -> SourceRPM:
         build_requires=tuple(dict.fromkeys(requires)),
         exclusive_arch=tuple(_text(a) for a in header[rpm.RPMTAG_EXCLUSIVEARCH] or []),
         exclude_arch=tuple(_text(a) for a in header[rpm.RPMTAG_EXCLUDEARCH] or []),
+        build_arch=tuple(_text(a) for a in header[rpm.RPMTAG_BUILDARCHS] or []),
     )  # fmt: skip
 
 

@@ -33,9 +33,14 @@ NOARCH_RPMDIFF = "noarch_rpmdiff.json"
 
 def write_noarch_rpmdiff(task_id: int, rpms: Sequence[Path], directory: Path) -> Optional[Path]:
     """koji's rpmdiff hash of each noarch RPM, which the hub's import compares
-    across the arches that built it (kojihub check_noarch_rpms).  The hub looks
-    a task's hashes up by the second component of the RPM's path under work/.
-    Computed from the daemon's copies of the RPMs, written in its own directory."""
+    across the arches that built it (kojihub check_noarch_rpms), keyed by the
+    task id as kojid's BuildArchTask keys it.  kojihub's rpmdiff looks a task
+    up by the second component of its RPM's path (tasks/<id % 10000>/<id>/),
+    which is the task id only below 10000; above, it finds no hash and
+    compares the RPMs themselves.  Keying by that component instead would
+    make the hub index a kojid task's hashes by it in a mixed pool, and fail
+    the import with a KeyError.  Computed from the daemon's copies of the RPMs,
+    written in its own directory."""
     import koji.rpmdiff
 
     noarch = [p for p in rpms if p.name.endswith(".noarch.rpm")]
@@ -43,9 +48,8 @@ def write_noarch_rpmdiff(task_id: int, rpms: Sequence[Path], directory: Path) ->
         return None
     hashes = {p.name: koji.rpmdiff.Rpmdiff(str(p), str(p), ignore="S5TN").kojihash()
               for p in noarch}  # fmt: skip
-    key = upload_path(task_id).split("/")[1]
     path = directory / NOARCH_RPMDIFF
-    path.write_text(json.dumps({key: hashes}))
+    path.write_text(json.dumps({str(task_id): hashes}, indent=2, sort_keys=True))
     return path
 
 

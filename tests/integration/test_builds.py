@@ -100,8 +100,8 @@ def test_a_noarch_package_with_keep_srpm(site: Site):
     rpmdiff = f"tasks/{task_id % 10000}/{task_id}/noarch_rpmdiff.json"
     assert rpmdiff in result["logs"]
     hashes = json.loads((site.topdir / "work" / rpmdiff).read_text())
-    assert list(hashes) == [str(task_id % 10000)]
-    assert list(hashes[str(task_id % 10000)]) == [f"hello-docs-1.0-1{DIST}.noarch.rpm"]
+    assert list(hashes) == [str(task_id)]  # kojid's key: the task id
+    assert list(hashes[str(task_id)]) == [f"hello-docs-1.0-1{DIST}.noarch.rpm"]
 
 
 def test_dynamic_build_requirements_are_installed(site: Site):
