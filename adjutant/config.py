@@ -369,11 +369,14 @@ class Config:
     )  # fmt: skip
     build_arch_can_fail: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc=NOT_YET,
+        doc=("A build's other arches go on when one fails (the build still fails, once "
+             "all are done), unless the build asks fail_fast; off: the first failure "
+             "cancels the rest (kojid's BuildTask)."),
     )  # fmt: skip
     literal_task_arches: str = setting(
         "", section=KOJID, parse=_parse_text, kind="text",
-        doc=NOT_YET,
+        doc=("Globs of arches a build's subtasks keep as they are, instead of their "
+             "canonical arch (i686 stays i686, not i386), for the hub's scheduler."),
     )  # fmt: skip
     xz_options: str = setting(
         "-z6T0", section=KOJID, parse=_parse_text, kind="text",

@@ -4,15 +4,21 @@ the table of them."""
 from __future__ import annotations
 
 from adjutant.tasks.base import TaskHandler
+from adjutant.tasks.build import BuildHandler
 from adjutant.tasks.buildarch import BuildArchHandler
 from adjutant.tasks.default import DefaultHandler
 from adjutant.tasks.fork import ForkHandler
 from adjutant.tasks.sleep import SleepHandler
 from adjutant.tasks.srpm import BuildSRPMFromSCMHandler, RebuildSRPMHandler
 from adjutant.tasks.subtask import SubtaskHandler
+from adjutant.tasks.tagbuild import TagBuildHandler
+from adjutant.tasks.waitrepo import WaitrepoHandler
 from adjutant.tasks.waittest import WaitTestHandler
 
 HANDLER_CLASSES: tuple[type[TaskHandler], ...] = (
+    BuildHandler,
+    TagBuildHandler,
+    WaitrepoHandler,
     BuildArchHandler,
     RebuildSRPMHandler,
     BuildSRPMFromSCMHandler,

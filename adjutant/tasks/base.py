@@ -205,8 +205,14 @@ class TaskContext:
             await self.wakeup.wait()
         if all:
             finished = wanted if wanted is not None else finished + unfinished
-        results = await self.hub.call("host.taskWaitResults", self.task_id, finished,
-                                      canfail=list(canfail) if canfail else None)  # fmt: skip
+        try:
+            results = await self.hub.call("host.taskWaitResults", self.task_id, finished,
+                                          canfail=list(canfail) if canfail else None)  # fmt: skip
+        except HubError as exc:
+            if exc.unreachable:
+                raise
+            # a subtask failed: its own fault fails this task, as in kojid's wait
+            raise exc.cause from None
         return {int(task_id): result for task_id, result in results}
 
 

@@ -64,7 +64,9 @@ class Site:
         for path in sorted(slow_setup, key=lambda p: not p.name.endswith(".src.rpm")):
             self.admin.import_rpm(path)  # the source rpm (its build) first
         # plays the host of parent tasks (kojid's build task) in the cancel tests
-        self.admin.add_host(OTHER_HOST, arches=("x86_64", "noarch"), capacity=20.0)
+        # in a channel adjutant's host is not in: its parent tasks stay its own
+        self.admin.add_host(OTHER_HOST, arches=("x86_64", "noarch"), capacity=20.0,
+                            channels=("default", "createrepo"))  # fmt: skip
         if hostile:
             self._add_hostile_packages(tmp / "packages")
         for path in [*sorted(self.distro.srpms), *sorted(self.distro.rpms),
@@ -141,7 +143,8 @@ class Site:
 
     def parent_task(self) -> int:
         """An OPEN build task on another host, as kojid's parent of buildArch."""
-        parent = self.admin.create_task("build", ["srpms/x.src.rpm", TAG, {"scratch": True}])
+        parent = self.admin.create_task("build", ["srpms/x.src.rpm", TAG, {"scratch": True}],
+                                        channel="createrepo")  # fmt: skip
         self.admin.assign(parent, OTHER_HOST)
         self.admin.set_task(parent, state=1)  # koji.TASK_STATES["OPEN"]
         return parent

@@ -24,6 +24,7 @@ import pytest
 from tests.integration.build_site import CACHE_LIMIT, DIST, FAILED_KEPT, TAG, Site
 from tests.integration.conftest import containers_of, sh
 from tests.integration.daemon_support import SLEEPTIME, wait_for
+from tests.integration.gitrepo import served_git_package
 from tests.integration.rpmrepo import Package, rpmbuild
 
 pytestmark = pytest.mark.integration
@@ -449,37 +450,8 @@ def test_the_hub_imports_what_the_build_tasks_returned(site: Site):
 
 @pytest.fixture
 def git_server(tmp_path: Path) -> Iterator[str]:
-    """A package's git repository served over HTTP (git's dumb protocol) to
-    podman's bridge network, where the checkout container is."""
-    work = tmp_path / "pkg"
-    work.mkdir()
-    (work / "pkgfromgit.spec").write_text(
-        # Source0 comes from the source command (make sources), not from git
-        Package(name="pkgfromgit", extra="Source0: fetched.txt",
-                prep="grep -q fetched %{SOURCE0}").spec())
-    (work / "Makefile").write_text("sources:\n\techo fetched > fetched.txt\n")
-
-    def git(*args: str, cwd: Path = work) -> str:
-        return sh("git", "-c", "user.name=t", "-c", "user.email=t@t", *args,
-                  cwd=cwd).stdout.strip()  # fmt: skip
-
-    git("init", "-q", "-b", "main")
-    git("add", ".")
-    git("commit", "-q", "-m", "package")
-    bare = tmp_path / "serve" / "pkgfromgit.git"
-    bare.parent.mkdir()
-    git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp_path)
-    git("update-server-info", cwd=bare)
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
-        *a, directory=str(bare.parent), **k)
-    # podman creates its bridge (and 10.88.0.1) only when a container needs it; it is
-    # the test host's own, in its own network namespace (tests/host/testhost)
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"git+http://10.88.0.1:{server.server_address[1]}/pkgfromgit.git#main"
-    finally:
-        server.shutdown()
+    with served_git_package(tmp_path) as url:
+        yield url
 
 
 def test_srpm_from_scm_then_its_binary_build(site: Site, git_server: str):
