@@ -606,6 +606,13 @@ class Buildroot:
         raise build_error(f"%generate_buildrequires still wanted more after {DYNAMIC_ROUNDS} "
                           "rounds")  # fmt: skip
 
+    async def conclude(self, outcome: Outcome, what: str) -> None:
+        """After the buildroot's last step: the hub's list of what was in it,
+        and the packager's reason if the step failed (`what` it was doing)."""
+        await self.record_installed()
+        if not outcome.ok:
+            raise await self.failure(outcome, what)
+
     async def hub_rpm_list(self, listing: str) -> list[dict[str, Any]]:
         """An `rpm -qa` listing as the hub takes it: ids, external repos marked,
         rpms that did not come from the tag's repo left out (and noted)."""

@@ -14,20 +14,16 @@ paths relative to the hub's work/.  Logs reach the hub while the build runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
-from adjutant.buildroot.logs import LogStreamer, upload_path
 from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
-from adjutant.runner.state import container_log_path
-from adjutant.tasks.base import TaskContext, TaskHandler
+from adjutant.tasks.base import TaskHandler
+from adjutant.tasks.rpmbuild import buildroot_session, collect_results, upload_results
 
-LOG_NAMES = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log",
-             "checkout.log")  # fmt: skip
 NOARCH_RPMDIFF = "noarch_rpmdiff.json"
 
 
@@ -51,65 +47,6 @@ def write_noarch_rpmdiff(task_id: int, rpms: Sequence[Path], directory: Path) ->
     path = directory / NOARCH_RPMDIFF
     path.write_text(json.dumps({str(task_id): hashes}, indent=2, sort_keys=True))
     return path
-
-
-# A guard on what a build may leave for upload (kojid has none; a build that
-# leaves more is failed, naming the limit).
-MAX_RESULT_FILES = 1000
-MAX_RESULT_BYTES = 16 * 1024**3
-
-
-async def collect_results(ctx: TaskContext, buildroot: Buildroot, *,
-                          suffix: str = ".rpm") -> list[Path]:  # fmt: skip
-    """The RPMs the build left in result/, each checked to be a plain file and
-    copied to the daemon's own directory: what is uploaded is the copy."""
-    listing = await ctx.in_workdir(lambda d: d.list_regular("result", f"*{suffix}"))
-    bad = {name: why for name, why in listing.refused.items() if name.endswith(suffix)}
-    if bad:
-        raise build_error("; ".join(sorted(bad.values())))
-    if len(listing.files) > MAX_RESULT_FILES:
-        raise build_error(f"the build left {len(listing.files)} RPMs; at most "
-                          f"{MAX_RESULT_FILES} are taken")  # fmt: skip
-    return [await buildroot.copy_result(name, max_size=MAX_RESULT_BYTES)
-            for name in sorted(listing.files)]
-
-
-def task_logs(ctx: TaskContext) -> dict[str, Path]:
-    """The logs of a build task: the buildroot's, and the unit's whole journal."""
-    result = ctx.workdir / "result"
-    files = {name: result / name for name in LOG_NAMES}
-    files["container.log"] = container_log_path(ctx.config.log_dir, ctx.task_id)
-    return files
-
-
-async def upload_results(ctx: TaskContext, files: Sequence[Path]) -> list[str]:
-    """fastUpload (checksums verified) each file to the task's upload directory."""
-    where = upload_path(ctx.task_id)
-    uploaded = []
-    for path in files:
-        await ctx.hub.upload(path, where)
-        uploaded.append(f"{where}/{path.name}")
-    return uploaded
-
-
-@contextlib.asynccontextmanager
-async def streamed_logs(ctx: TaskContext) -> AsyncIterator[LogStreamer]:
-    """Live upload of the task's logs while the body runs, and once more after."""
-    streamer = LogStreamer(ctx.hub, ctx.task_id, lambda: task_logs(ctx),
-                           on_refusal=ctx.on_hub_refusal,
-                           max_bytes=ctx.config.task_log_max_size)  # fmt: skip
-    stop = asyncio.Event()
-    following = asyncio.ensure_future(streamer.follow(stop))
-    try:
-        yield streamer
-    finally:
-        # the daemon stops (the next start sends the logs again), or the task
-        # is no longer ours (the hub takes nothing more for it)
-        if ctx.stopping or ctx.lost:
-            following.cancel()
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await following
 
 
 class BuildArchHandler(TaskHandler):
@@ -146,26 +83,19 @@ class BuildArchHandler(TaskHandler):
             raise build_error(refusal)
         await buildroot.place_input(srpm_path)
 
-        async with streamed_logs(ctx) as streamer:
-            try:
-                await buildroot.prepare()
-                outcome = await buildroot.rpmbuild(target=arch)
-                await buildroot.record_installed()
-                if not outcome.ok:
-                    raise await buildroot.failure(outcome, f"building {srpm.nvr}")
-                built = await collect_results(ctx, buildroot)
-                rpms = [p for p in built if not p.name.endswith(".src.rpm")]
-                srpms = [p for p in built if p.name.endswith(".src.rpm")] if keep_srpm else []
-                if not rpms:
-                    raise build_error(f"rpmbuild of {srpm.nvr} made no binary RPM")
-                rpmdiff = await asyncio.get_running_loop().run_in_executor(
-                    None, write_noarch_rpmdiff, ctx.task_id, rpms, ctx.private_dir)
-                rpm_paths = await upload_results(ctx, rpms)
-                srpm_paths = await upload_results(ctx, srpms)
-                log_paths = await upload_results(ctx, [rpmdiff] if rpmdiff else [])
-            finally:
-                await buildroot.expire()
-        streamer.check()
+        async with buildroot_session(ctx, buildroot) as streamer:
+            await buildroot.conclude(await buildroot.rpmbuild(target=arch),
+                                     f"building {srpm.nvr}")  # fmt: skip
+            built = await collect_results(ctx, buildroot)
+            rpms = [p for p in built if not p.name.endswith(".src.rpm")]
+            srpms = [p for p in built if p.name.endswith(".src.rpm")] if keep_srpm else []
+            if not rpms:
+                raise build_error(f"rpmbuild of {srpm.nvr} made no binary RPM")
+            rpmdiff = await asyncio.get_running_loop().run_in_executor(
+                None, write_noarch_rpmdiff, ctx.task_id, rpms, ctx.private_dir)
+            rpm_paths = await upload_results(ctx, rpms)
+            srpm_paths = await upload_results(ctx, srpms)
+            log_paths = await upload_results(ctx, [rpmdiff] if rpmdiff else [])
         return {"rpms": rpm_paths, "srpms": srpm_paths,
                 "logs": sorted(streamer.uploaded() + log_paths),
                 "brootid": buildroot.brootid}  # fmt: skip

@@ -24,7 +24,7 @@ from adjutant.buildroot.srpm import SourceRPMError, read_srpm
 from adjutant.runner.spec import Mount
 from adjutant.scm import ScmError, check_scm, parse_scm_url, task_policy_data
 from adjutant.tasks.base import TaskContext, TaskHandler
-from adjutant.tasks.buildarch import collect_results, streamed_logs, upload_results
+from adjutant.tasks.rpmbuild import buildroot_session, collect_results, upload_results
 
 
 def repo_id_of(opts: Optional[dict[str, Any]]) -> int:
@@ -69,17 +69,11 @@ class RebuildSRPMHandler(TaskHandler):
             header = read_srpm(local)
         except SourceRPMError as exc:
             raise build_error(str(exc)) from None
-        async with streamed_logs(ctx) as streamer:
-            try:
-                await buildroot.prepare()
-                await buildroot.place_input(local)
-                outcome = await buildroot.rpmbuild(target="noarch", source_only=True)
-                await buildroot.record_installed()
-                if not outcome.ok:
-                    raise await buildroot.failure(outcome, f"rebuilding {header.nvr}")
-                [uploaded] = await upload_results(ctx, [await the_srpm(ctx, buildroot)])
-            finally:
-                await buildroot.expire()
+        async with buildroot_session(ctx, buildroot) as streamer:
+            await buildroot.place_input(local)
+            await buildroot.conclude(await buildroot.rpmbuild(target="noarch", source_only=True),
+                                     f"rebuilding {header.nvr}")  # fmt: skip
+            [uploaded] = await upload_results(ctx, [await the_srpm(ctx, buildroot)])
         return {"srpm": uploaded, "logs": streamer.uploaded(), "brootid": buildroot.brootid,
                 "source": {"source": name, "url": name}}  # fmt: skip
 
@@ -106,31 +100,25 @@ class BuildSRPMFromSCMHandler(TaskHandler):
         buildroot = Buildroot(ctx, tag=build_tag, repo_id=repo_id_of(opts), arch="noarch",
                               group="srpm-build")  # fmt: skip
         await buildroot.load()
-        async with streamed_logs(ctx) as streamer:
-            try:
-                await buildroot.prepare()
-                checkout = checkout_script(clone_url=scm.clone_url, shown_url=scm.safe_url,
-                                           ref=scm.ref, subdir=scm.subdir,
-                                           source_cmd=source_cmd)  # fmt: skip
-                path = buildroot.write_script("checkout.sh", checkout)
-                outcome = await ctx.run_container("checkout", buildroot.bootstrap_spec(
-                    path, network=True, extra_mounts=credentials_mounts(config)))  # fmt: skip
-                if not outcome.ok:
-                    raise await buildroot.failure(outcome, f"checking out {scm.safe_url}")
-                commit = (await buildroot.read_result("commit", max_size=200)).strip()
-                if not COMMIT.match(commit):
-                    raise build_error(f"the checkout of {scm.safe_url} named no commit")
-                script = srpm_from_checkout_script(
-                    subdir=scm.subdir, macros=buildroot.macros(),
-                    environment=buildroot.environment(),
-                    source_layout=config.support_rpm_source_layout)  # fmt: skip
-                outcome = await buildroot.run("srpm", "srpm.sh", script)
-                await buildroot.record_installed()
-                if not outcome.ok:
-                    raise await buildroot.failure(outcome, f"building the SRPM of {scm.safe_url}")
-                [uploaded] = await upload_results(ctx, [await the_srpm(ctx, buildroot)])
-            finally:
-                await buildroot.expire()
+        async with buildroot_session(ctx, buildroot) as streamer:
+            checkout = checkout_script(clone_url=scm.clone_url, shown_url=scm.safe_url,
+                                       ref=scm.ref, subdir=scm.subdir,
+                                       source_cmd=source_cmd)  # fmt: skip
+            path = buildroot.write_script("checkout.sh", checkout)
+            outcome = await ctx.run_container("checkout", buildroot.bootstrap_spec(
+                path, network=True, extra_mounts=credentials_mounts(config)))  # fmt: skip
+            if not outcome.ok:
+                raise await buildroot.failure(outcome, f"checking out {scm.safe_url}")
+            commit = (await buildroot.read_result("commit", max_size=200)).strip()
+            if not COMMIT.match(commit):
+                raise build_error(f"the checkout of {scm.safe_url} named no commit")
+            script = srpm_from_checkout_script(
+                subdir=scm.subdir, macros=buildroot.macros(),
+                environment=buildroot.environment(),
+                source_layout=config.support_rpm_source_layout)  # fmt: skip
+            await buildroot.conclude(await buildroot.run("srpm", "srpm.sh", script),
+                                     f"building the SRPM of {scm.safe_url}")  # fmt: skip
+            [uploaded] = await upload_results(ctx, [await the_srpm(ctx, buildroot)])
         return {"srpm": uploaded, "logs": streamer.uploaded(), "brootid": buildroot.brootid,
                 "source": {"url": url, "source": scm.with_commit(commit)}}  # fmt: skip
 
