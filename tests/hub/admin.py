@@ -23,6 +23,16 @@ what a builder recorded:
         admin.createrepo(repo_id)                        # createrepo_c, as kojid runs it
         ...  # the builder: newBuildRoot, setBuildRootList, setBuildRootState, uploads
         admin.buildroot(brootid), admin.buildroot_rpms(brootid), admin.uploads(task_id)
+
+Package lists, tagging, policies and repo requests (tests/hub/tagging.py,
+policy.py, repos.py):
+
+        admin.add_package("f40", "alpha")                # packageListAdd
+        build_id = admin.add_build("alpha-1.0-1")        # createEmptyBuild (no rpms)
+        admin.tag_build("f40", build_id)                 # tagBuildBypass
+        admin.set_policy("tag", "deny frozen")           # [policy] tag = all :: deny frozen
+        ...  # the builder: host.tagBuild, host.tagNotification, host.assertPolicy, repo.request
+        admin.tagged("f40"), admin.tag_notifications(), admin.repo_requests("f40")
 """
 
 from __future__ import annotations
@@ -45,7 +55,7 @@ from xml.sax.saxutils import escape
 
 import koji
 
-from tests.hub import builds, state
+from tests.hub import builds, policy, repos, state, tagging
 from tests.hub import state as state_mod
 from tests.hub.tls import TLSPaths
 
@@ -229,6 +239,95 @@ class BuildsAdmin:
                 (tag_id, repo_row["id"], int(priority), merge_mode, arches,
                  state.new_event(self.conn)))
 
+    # -- package lists, tagging, policies (tests/hub/tagging.py, policy.py) ----
+
+    def add_package(self, tag: Any, package: str, owner: Any = state.ADMIN_USER,
+                    block: bool = False, extra_arches: Optional[str] = None) -> int:
+        """packageListAdd by kojiadmin (kojihub._direct_pkglist_add, no policy):
+        the package (created if new) in the tag's list, or blocked there.  The
+        same entry again changes nothing; unblocking needs remove_package.
+        Returns the package id."""
+        with self._tx():
+            tagging.pkglist_add(self.conn, tag, package, owner=owner, block=block,
+                                extra_arches=extra_arches, user_id=self._admin_id(),
+                                event=tagging.CallEvent(self.conn))
+            return tagging.lookup_package(self.conn, package, strict=True)["id"]
+
+    def remove_package(self, tag: Any, package: Any) -> None:
+        """packageListRemove by kojiadmin (kojihub._direct_pkglist_remove)."""
+        with self._tx():
+            tagging.pkglist_remove(self.conn, tag, package, user_id=self._admin_id(),
+                                   event=tagging.CallEvent(self.conn))
+
+    def package_config(self, tag: Any, package: Any, event: Optional[int] = None):
+        """getPackageConfig's dict, or None."""
+        return tagging.package_config(self.conn, tag, package, event=event)
+
+    def tag_build(self, tag: Any, build: Any, force: bool = False) -> None:
+        """tagBuildBypass by kojiadmin (kojihub._tag_build): no package list
+        check (listTagged still hides a build whose package is not listed)."""
+        with self._tx():
+            tagging.tag_build(self.conn, tag, build, user_id=self._admin_id(), force=force,
+                              event=tagging.CallEvent(self.conn))
+
+    def untag_build(self, tag: Any, build: Any, strict: bool = True, force: bool = False) -> None:
+        """untagBuildBypass by kojiadmin (kojihub._untag_build)."""
+        with self._tx():
+            tagging.untag_build(self.conn, tag, build, user_id=self._admin_id(), strict=strict,
+                                force=force, event=tagging.CallEvent(self.conn))
+
+    def tagged(self, tag: Any, **opts: Any) -> list:
+        """listTagged's list (event=, latest=, package=, ... as the call)."""
+        return tagging.list_tagged(self.conn, tag, **opts)
+
+    def tag_listing(self, tag: Any) -> list:
+        """The tag's tag_listing rows, active and revoked, oldest first."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT * FROM tag_listing WHERE tag_id = ? ORDER BY rowid",
+            (self._tag_row(tag)["id"],))]
+
+    def tag_notifications(self) -> list:
+        """The host.tagNotification calls, oldest first: {id, ts, host_id,
+        is_successful, tag_id, from_id, build_id, user_id, ignore_success,
+        failure_msg} with the arguments as given."""
+        keys = ("is_successful", "tag_id", "from_id", "build_id", "user_id", "ignore_success",
+                "failure_msg")
+        rows = []
+        for r in self.conn.execute("SELECT * FROM tag_notifications ORDER BY id"):
+            row = dict(r)
+            row.update({k: json.loads(row[k]) for k in keys})
+            rows.append(row)
+        return rows
+
+    def set_policy(self, name: str, action: Optional[str]) -> None:
+        """hub.conf [policy] name = ...: "allow" or "deny [reason]" for all
+        (all :: allow / all :: deny ...), rules text (lines with "::"), or
+        None for the hub's default again (kojixmlrpc _default_policies; a
+        policy with no default is then missing, which MissingPolicyOk
+        allows)."""
+        if name in policy.NOT_CONFIGURABLE:
+            raise ValueError(f"the {name} policy is applied in code by the emulator")
+        if action is not None and "::" not in action:
+            if action.split(None, 1)[0] not in ("allow", "deny"):
+                raise ValueError(f"not a policy action: {action!r}")
+            action = f"all :: {action}"
+        if action is not None:
+            policy.get_ruleset_from_text(action)  # parse errors now, not at the call
+        with self._tx():
+            if action is None:
+                self.conn.execute("DELETE FROM policies WHERE name = ?", (name,))
+            else:
+                self.conn.execute("INSERT OR REPLACE INTO policies (name, rules) VALUES (?, ?)",
+                                  (name, action))
+
+    def set_admin(self, user: str, admin: bool = True) -> None:
+        """grantPermission/revokePermission admin (the one permission here)."""
+        with self._tx():
+            cur = self.conn.execute("UPDATE users SET admin = ? WHERE name = ?",
+                                    (int(admin), user))
+            if cur.rowcount == 0:
+                raise KeyError(f"no such user: {user}")
+
     # -- rpms and builds ------------------------------------------------------
 
     def import_rpm(self, path: PathLike) -> int:
@@ -247,6 +346,19 @@ class BuildsAdmin:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dest)
         return int(info["id"])
+
+    def add_build(self, nvr: str, *, state: str = "COMPLETE", owner: str = state.ADMIN_USER,
+                  epoch: Optional[int] = None, task_id: Optional[int] = None) -> int:
+        """createEmptyBuild (kojihub.new_build): a build with no rpms, in the
+        given state (BUILDING ones have no completion time).  Returns its id."""
+        info = koji.parse_NVR(nvr)
+        data = {"name": info["name"], "version": info["version"], "release": info["release"],
+                "epoch": epoch, "state": koji.BUILD_STATES[state], "owner": owner,
+                "task_id": task_id}
+        if state == "BUILDING":
+            data["completion_time"] = None
+        with self._tx():
+            return builds.new_build(self.conn, data, self._admin_id())
 
     def build(self, build: Any) -> dict:
         """getBuild's dict."""
@@ -299,6 +411,7 @@ class BuildsAdmin:
                              custom=custom, groups=groups or {})
             if state_num == koji.REPO_READY:
                 self._latest_link(taginfo["name"], repo_id)
+                repos.repo_done_hook(self.conn, repo_id)
         return repo_id
 
     def _write_repo(self, taginfo: dict, repo_id: int, *, event: int,
@@ -355,8 +468,19 @@ class BuildsAdmin:
         with self._tx():
             self.conn.execute("UPDATE repos SET state = ?, state_ts = ? WHERE id = ?",
                               (state_num, state_mod.now(), repo_id))
+            if state_num == koji.REPO_READY:
+                repos.repo_done_hook(self.conn, repo_id)  # kojihub.repo_set_state
         if state_num == koji.REPO_READY:
             self._latest_link(info["tag_name"], repo_id)
+
+    def repo_requests(self, tag: Any = None) -> list:
+        """The repo queue (repo.request's request dicts), oldest first."""
+        sql, params = "SELECT id FROM repo_queue", ()
+        if tag is not None:
+            sql += " WHERE tag_id = ?"
+            params = (self._tag_row(tag)["id"],)
+        return [repos.queue_entry(self.conn, r["id"])
+                for r in self.conn.execute(sql + " ORDER BY id", params).fetchall()]
 
     def repo(self, repo_id: int) -> dict:
         """repoInfo's dict."""

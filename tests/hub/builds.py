@@ -11,12 +11,15 @@ The functions work on the SQLite connection given (the server's, inside the
 call's transaction, or the admin side's); files go under `topdir` as on the
 hub (koji.pathinfo layout).
 
+Package lists, tagging and tag change events are in tests/hub/tagging.py,
+policies in tests/hub/policy.py, repo requests in tests/hub/repos.py.
+
 Not modelled (and refused where a caller could ask for it): tag inheritance
-(every tag is flat: readFullInheritance is empty), package lists, tag
-groups, draft builds, signatures (rpmsigs), volumes other than DEFAULT,
-content generators, archives (maven/win/image), policies, notifications
-(hub.conf DisableNotifications = True: completeBuild/failBuild make no
-buildNotification task).
+(every tag is flat: readFullInheritance is empty), tag groups, draft builds,
+signatures (rpmsigs), volumes other than DEFAULT, content generators,
+archives (maven/win/image), notifications (hub.conf DisableNotifications =
+True: completeBuild/failBuild make no buildNotification task, and
+host.tagNotification no tagNotification task).
 """
 
 from __future__ import annotations
@@ -112,11 +115,16 @@ def apply_query_opts(rows: list, query_opts: Optional[dict], fields: Optional[li
 
 # -- events ----------------------------------------------------------------------
 
-def event_info(conn: sqlite3.Connection, event_id) -> dict:
-    """RootExports.getEvent: {id, ts}; executeOne(strict=True)."""
-    row = conn.execute("SELECT id, ts FROM events WHERE id = ?", (pg_int(event_id),)).fetchone()
+def event_info(conn: sqlite3.Connection, event_id, strict=True) -> Optional[dict]:
+    """RootExports.getEvent (1.35+: convert_value(id, int), strict): {id, ts};
+    executeOne(strict)."""
+    event_id = state.convert_value(event_id, cast=int)
+    strict = state.convert_value(strict, cast=bool)
+    row = conn.execute("SELECT id, ts FROM events WHERE id = ?", (event_id,)).fetchone()
     if row is None:
-        raise koji.GenericError("query returned no rows")
+        if strict:
+            raise koji.GenericError("query returned no rows")
+        return None
     return {"id": row["id"], "ts": row["ts"]}
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 import koji
 import koji.util
 
-from tests.hub import builds, scheduler, state
+from tests.hub import builds, policy, repos, scheduler, state, tagging
 from tests.hub.context import Context
 
 KOJI_API_VERSION = 1
@@ -715,6 +715,84 @@ class HostExports:
         builds.move_to_scratch(self.ctx.opts.topdir, task.id, owner["name"], srpm=srpm,
                                rpms=rpms, logs=logs)
 
+    # -- tagging and policies (HostExports; tests/hub/tagging.py, policy.py) --
+
+    def tagBuild(self, task_id, tag, build, force=False, fromtag=None):
+        """HostExports.tagBuild: as the task's owner.  The tag policy ({tag,
+        build, fromtag, user_id, operation tag|move}; force lets an admin
+        owner through), then the package list: the package must be listed in
+        the tag and not blocked (with force, an admin session adds it), then
+        the untag from fromtag (a move) and the tag (_tag_build), all at one
+        event."""
+        host = self._host()
+        task = Task(self.ctx, task_id)
+        task.assert_host(host.id)
+        conn = self.ctx.conn
+        binfo = builds.get_build(conn, build, strict=True)
+        pkg_id = binfo["package_id"]
+        tag_id = builds.get_tag(conn, tag, strict=True)["id"]
+        user_id = task.row()["owner"]
+        if fromtag and not isinstance(fromtag, str):
+            fromtag = builds.get_tag(conn, fromtag, strict=True)["name"]
+        policy_data = {"tag": tag, "build": binfo, "fromtag": fromtag, "user_id": user_id,
+                       "operation": "tag" if fromtag is None else "move"}
+        self._assert_policy("tag", policy_data, force=force)
+        entry = tagging.read_package_list(conn, tag_id=tag_id, pkg=pkg_id,
+                                          with_owners=False).get(pkg_id)
+        # the error texts name the tag as the caller gave it (an id or a name)
+        pkg_error = None
+        if entry is None:
+            pkg_error = f"Package {binfo['name']} not in list for {tag}"
+        elif entry["blocked"]:
+            pkg_error = f"Package {binfo['name']} blocked in {tag}"
+        event = tagging.CallEvent(conn)
+        if pkg_error:
+            if not (force and self.ctx.session.has_perm("admin")):
+                raise koji.TagError(pkg_error)
+            # pkglist_add(tag_id, pkg_id, force=True, block=False), policy checked
+            tagging.pkglist_add(
+                conn, tag_id, pkg_id, block=False, force=True, user_id=self.ctx.session.user_id,
+                event=event, check_policy=lambda data: self._assert_policy(
+                    "package_list", data, force=True))
+        if fromtag:
+            tagging.untag_build(conn, fromtag, binfo, user_id=user_id, force=force, strict=True,
+                                event=event)
+        tagging.tag_build(conn, tag, binfo, user_id=user_id, force=force, event=event)
+        self.ctx.dirty = True
+
+    def tagNotification(self, is_successful, tag_id, from_id, build_id, user_id,  # noqa: PLR0917
+                        ignore_success=False, failure_msg=""):
+        """HostExports.tagNotification -> kojihub.tag_notification, which returns
+        at once under DisableNotifications (no task, no checks).  The emulator
+        records the call as given (HubAdmin.tag_notifications)."""
+        host = self._host()
+        args = (is_successful, tag_id, from_id, build_id, user_id, ignore_success, failure_msg)
+        self.ctx.write(
+            "INSERT INTO tag_notifications (ts, host_id, is_successful, tag_id, from_id, build_id,"
+            " user_id, ignore_success, failure_msg) VALUES (?,?,?,?,?,?,?,?,?)",
+            (state.now(), host.id, *(json.dumps(a, default=str) for a in args)))
+
+    def _assert_policy(self, name, data, force=False, default="deny"):
+        policy.assert_policy(self.ctx.conn, self.ctx.session.user_id, name, data,
+                             default=default, force=force)
+
+    def checkPolicy(self, name, data, default="deny", strict=False):
+        """HostExports.checkPolicy: kojihub.check_policy's (allowed, reason)."""
+        self._host()
+        return list(policy.check_policy(self.ctx.conn, self.ctx.session.user_id, name, data,
+                                        default=default, strict=strict))
+
+    def assertPolicy(self, name, data, default="deny"):
+        """HostExports.assertPolicy: check_policy(strict=True)."""
+        self._host()
+        policy.check_policy(self.ctx.conn, self.ctx.session.user_id, name, data,
+                            default=default, strict=True)
+
+    def evalPolicy(self, name, data):
+        """HostExports.evalPolicy: kojihub.eval_policy."""
+        self._host()
+        return eval_policy(self.ctx, name, data)
+
 
 # -- the rest (kojihub RootExports and auth.py's exported functions) -----------
 
@@ -856,8 +934,8 @@ class RootExports:
 
     # -- RPM builds (tests/hub/builds.py) ------------------------------------
 
-    def getEvent(self, id):
-        return builds.event_info(self.ctx.conn, id)
+    def getEvent(self, id, strict=True):
+        return builds.event_info(self.ctx.conn, id, strict=strict)
 
     def getLastEvent(self, before=None, strict=True):
         """{id, ts} of the newest event (1.35+: strict=False gives None for none)."""
@@ -894,6 +972,45 @@ class RootExports:
         return builds.list_rpms(self.ctx.conn, buildID=buildID, buildrootID=buildrootID,
                                 imageID=imageID, componentBuildrootID=componentBuildrootID,
                                 hostID=hostID, arches=arches, queryOpts=queryOpts, draft=draft)
+
+    # -- package lists, tagged builds, repos (tests/hub/tagging.py, repos.py) -
+
+    def getPackageConfig(self, tag, pkg, event=None):
+        return tagging.package_config(self.ctx.conn, tag, pkg, event=event)
+
+    def checkTagPackage(self, tag, pkg):
+        return tagging.check_tag_package(self.ctx.conn, tag, pkg)
+
+    def listPackages(self, tagID=None, userID=None, pkgID=None, prefix=None,  # noqa: PLR0917
+                     inherited=False, with_dups=False, event=None, queryOpts=None,
+                     with_owners=True, with_blocked=True):
+        return tagging.list_packages(self.ctx.conn, tagID=tagID, userID=userID, pkgID=pkgID,
+                                     prefix=prefix, inherited=inherited, with_dups=with_dups,
+                                     event=event, queryOpts=queryOpts, with_owners=with_owners,
+                                     with_blocked=with_blocked,
+                                     session_user_id=self.ctx.session.user_id)
+
+    def listTagged(self, tag, event=None, inherit=False, prefix=None,  # noqa: PLR0917
+                   latest=False, package=None, owner=None, type=None, strict=True,
+                   extra=False, draft=None):
+        return tagging.list_tagged(self.ctx.conn, tag, event=event, inherit=inherit,
+                                   prefix=prefix, latest=latest, package=package, owner=owner,
+                                   type=type, strict=strict, extra=extra, draft=draft)
+
+    def tagLastChangeEvent(self, tag, before=None, inherit=True):
+        return tagging.tag_last_change_event(self.ctx.conn, tag, before=before, inherit=inherit)
+
+    def tagFirstChangeEvent(self, tag, after=None, inherit=True):
+        return tagging.tag_first_change_event(self.ctx.conn, tag, after=after, inherit=inherit)
+
+    def getRepo(self, tag, state=None, event=None, dist=False, min_event=None):
+        """repos.old_get_repo."""
+        return repos.old_get_repo(self.ctx.conn, tag, repo_state=state, event=event, dist=dist,
+                                  min_event=min_event)
+
+    def evalPolicy(self, name, data):
+        """RootExports.evalPolicy = kojihub.eval_policy."""
+        return eval_policy(self.ctx, name, data)
 
     def getAverageBuildDuration(self, package, age=None):
         return builds.average_build_duration(self.ctx.conn, package, age=age)
@@ -959,6 +1076,35 @@ class RootExports:
             os.close(fd)
 
 
+def eval_policy(ctx: Context, name, data):
+    """kojihub.eval_policy: the policy's action for the data (None if no rule
+    matched); a missing policy is an error."""
+    ruleset = policy.get_ruleset(ctx.conn, name)
+    if ruleset is None:
+        raise koji.GenericError(f"no such policy: {name}")
+    with policy._checking(ctx.conn, ctx.session.user_id):
+        return ruleset.apply(data)
+
+
+class RepoExports:
+    """kojihub/repos.py RepoExports (registered as repo.<name>)."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def request(self, tag, min_event=None, at_event=None, opts=None,  # noqa: PLR0917
+                priority=None, force=False):
+        return repos.request_repo(self.ctx.conn, self.ctx.session, tag, min_event=min_event,
+                                  at_event=at_event, opts=opts, priority=priority, force=force)
+
+    def get(self, tag, min_event=None, at_event=None, opts=None):
+        return repos.get_repo(self.ctx.conn, tag, min_event=min_event, at_event=at_event,
+                              opts=opts)
+
+    def checkRequest(self, req_id):
+        return repos.check_repo_request(self.ctx.conn, req_id)
+
+
 def registry(ctx: Context) -> dict:
     """Method name -> bound handler, as kojixmlrpc.get_registry builds it."""
     funcs: dict = {}
@@ -966,10 +1112,12 @@ def registry(ctx: Context) -> dict:
     for name in dir(root):
         if not name.startswith("_") and name != "ctx":
             funcs[name] = getattr(root, name)
-    host = HostExports(ctx)
-    for name in dir(host):
-        if not name.startswith("_") and name != "ctx":
-            funcs["host." + name] = getattr(host, name)
+    # kojixmlrpc.get_registry: register_module(hostFunctions, "host") and
+    # (1.35+) register_module(repoFunctions, "repo")
+    for prefix, exports in (("host.", HostExports(ctx)), ("repo.", RepoExports(ctx))):
+        for name in dir(exports):
+            if not name.startswith("_") and name != "ctx":
+                funcs[prefix + name] = getattr(exports, name)
     return funcs
 
 
@@ -977,4 +1125,5 @@ def method_names() -> list:
     """Every call the emulator answers (the rest: "Invalid method")."""
     names = [n for n in dir(RootExports) if not n.startswith("_")]
     names += ["host." + n for n in dir(HostExports) if not n.startswith("_")]
+    names += ["repo." + n for n in dir(RepoExports) if not n.startswith("_")]
     return sorted([*names, "multiCall", "rawUpload"])

@@ -280,6 +280,80 @@ CREATE TABLE IF NOT EXISTS buildroot_listing ( -- Koji: buildroot_listing
     rpm_id INTEGER NOT NULL REFERENCES rpminfo(id),
     is_update INTEGER NOT NULL DEFAULT 0,
     UNIQUE (buildroot_id, rpm_id)
+);
+-- Package lists and tagged builds (tests/hub/tagging.py): Koji's versioned
+-- tag_packages, tag_package_owners and tag_listing, with the creator and the
+-- revoker of each row, and one active row per (tag, package) or (tag, build).
+CREATE TABLE IF NOT EXISTS tag_packages (     -- Koji: tag_packages (versioned)
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    package_id INTEGER NOT NULL REFERENCES packages(id),
+    blocked INTEGER NOT NULL DEFAULT 0,
+    extra_arches TEXT,
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id),
+    creator_id INTEGER NOT NULL REFERENCES users(id),
+    revoker_id INTEGER REFERENCES users(id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tag_packages_active
+    ON tag_packages(tag_id, package_id) WHERE revoke_event IS NULL;
+CREATE TABLE IF NOT EXISTS tag_package_owners ( -- Koji: tag_package_owners (versioned)
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    package_id INTEGER NOT NULL REFERENCES packages(id),
+    owner INTEGER NOT NULL REFERENCES users(id),
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id),
+    creator_id INTEGER NOT NULL REFERENCES users(id),
+    revoker_id INTEGER REFERENCES users(id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tag_package_owners_active
+    ON tag_package_owners(tag_id, package_id) WHERE revoke_event IS NULL;
+CREATE TABLE IF NOT EXISTS tag_listing (      -- Koji: tag_listing (versioned)
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id),
+    creator_id INTEGER NOT NULL REFERENCES users(id),
+    revoker_id INTEGER REFERENCES users(id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tag_listing_active
+    ON tag_listing(tag_id, build_id) WHERE revoke_event IS NULL;
+-- Not Koji: the host.tagNotification calls, as given (JSON).  The hub runs
+-- with DisableNotifications, so it makes no tagNotification task.
+CREATE TABLE IF NOT EXISTS tag_notifications (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    host_id INTEGER REFERENCES hosts(id),
+    is_successful TEXT,
+    tag_id TEXT,
+    from_id TEXT,
+    build_id TEXT,
+    user_id TEXT,
+    ignore_success TEXT,
+    failure_msg TEXT
+);
+-- Not Koji: hub.conf's [policy] section, set by a test (HubAdmin.set_policy);
+-- a policy not here is the hub's default (kojixmlrpc _default_policies) or,
+-- if it has none, missing (MissingPolicyOk).
+CREATE TABLE IF NOT EXISTS policies (
+    name TEXT PRIMARY KEY,
+    rules TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS repo_queue (       -- Koji: repo_queue (1.35+, repo.request)
+    id INTEGER PRIMARY KEY,
+    create_ts REAL NOT NULL,
+    owner INTEGER NOT NULL REFERENCES users(id),
+    priority INTEGER NOT NULL,
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    at_event INTEGER REFERENCES events(id),
+    min_event INTEGER REFERENCES events(id),
+    opts TEXT NOT NULL,                       -- JSON
+    update_ts REAL NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    task_id INTEGER REFERENCES tasks(id),
+    tries INTEGER NOT NULL DEFAULT 0,
+    repo_id INTEGER REFERENCES repos(id),
+    CHECK (at_event IS NULL OR min_event IS NULL),
+    CHECK (NOT active OR repo_id IS NULL)
 );"""
 
 DEFAULT_CHANNELS = ("default", "createrepo")

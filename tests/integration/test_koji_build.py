@@ -1,0 +1,182 @@
+"""The whole `koji build`, with adjutant as the only builder: the parent task
+(build), its SRPM, buildArch and tagBuild subtasks, all taken by adjutant's
+daemon from the hub emulator, as kojid's BuildTask runs them."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.build_site import DIST, TAG, Site
+from tests.integration.daemon_support import wait_for
+from tests.integration.gitrepo import served_git_package
+
+pytestmark = pytest.mark.integration
+
+TARGET = "adj-target"
+DEST = "adj-dest"
+BUILD_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    from tests.conftest import require
+    from tests.integration.conftest import in_test_host
+
+    require(in_test_host(), "needs the test host")
+    with tempfile.TemporaryDirectory(prefix="adjutant-kojibuild-") as tmp:
+        site = Site(Path(tmp))
+        try:
+            site.admin.add_tag(DEST, arches=("x86_64",))
+            site.admin.add_target(TARGET, TAG, DEST)
+            for package in ("greeter", "hello-docs", "pkgfromgit", "broken-build",
+                            "slow-build"):
+                site.admin.add_package(DEST, package)
+            yield site
+        finally:
+            site.close()
+
+
+def uploaded(site: Site, srpm: str) -> str:
+    """An SRPM where `koji build` uploads it (work/cli-build/<unique>/)."""
+    unique = f"{time.time():.6f}.{srpm}"
+    directory = site.topdir / "work" / "cli-build" / unique
+    directory.mkdir(parents=True)
+    shutil.copy(site.topdir / "work" / "srpms" / srpm, directory / srpm)
+    return f"cli-build/{unique}/{srpm}"
+
+
+def children(site: Site, task_id: int) -> dict[str, dict]:
+    """The subtasks of a task by label."""
+    return {t["label"]: t for t in site.admin.tasks(parent=task_id)}
+
+
+def test_a_scratch_build_of_an_uploaded_srpm(site: Site):
+    src = uploaded(site, site.srpm_of("greeter"))
+    task_id = site.admin.create_task("build", [src, TARGET, {"scratch": True}])
+    assert site.wait_done(task_id, BUILD_TIMEOUT) == "CLOSED", site.result(task_id)
+    assert site.result(task_id) is None  # kojid's BuildTask returns nothing
+    subtasks = children(site, task_id)
+    assert {label: t["method"] for label, t in subtasks.items()} == {
+        "srpm": "rebuildSRPM", "x86_64": "buildArch"}
+    assert all(t["state_name"] == "CLOSED" for t in subtasks.values())
+    assert subtasks["x86_64"]["arch"] == "x86_64"
+    # the first arch kept the SRPM it rebuilt: the build's SRPM
+    arch_result = site.result(subtasks["x86_64"]["id"])
+    assert [Path(p).name for p in arch_result["srpms"]] == [f"greeter-1.0-1{DIST}.src.rpm"]
+    scratch = site.topdir / "scratch" / "kojiadmin" / f"task_{task_id}"
+    assert sorted(p.name for p in scratch.iterdir() if p.is_file()) == [
+        f"greeter-1.0-1{DIST}.src.rpm", f"greeter-1.0-1{DIST}.x86_64.rpm"]
+    assert site.admin.count_calls("host.moveBuildToScratch", task_id, ok=True) == 1
+    assert site.admin.count_calls("host.initBuild", task_id) == 0
+
+
+def test_a_noarch_scratch_build_runs_one_buildarch_on_this_hosts_arch(site: Site):
+    src = uploaded(site, site.srpm_of("hello-docs"))
+    task_id = site.admin.create_task("build", [src, TARGET, {"scratch": True}])
+    assert site.wait_done(task_id, BUILD_TIMEOUT) == "CLOSED", site.result(task_id)
+    subtasks = children(site, task_id)
+    assert set(subtasks) == {"srpm", "noarch"}
+    assert subtasks["noarch"]["arch"] == "noarch"
+    scratch = site.topdir / "scratch" / "kojiadmin" / f"task_{task_id}"
+    assert f"hello-docs-1.0-1{DIST}.noarch.rpm" in {p.name for p in scratch.iterdir()}
+
+
+def test_a_build_from_git_is_imported_and_tagged(site: Site, tmp_path: Path):
+    import koji
+
+    with served_git_package(tmp_path) as url:
+        task_id = site.admin.create_task("build", [url, TARGET, {}])
+        assert site.wait_done(task_id, BUILD_TIMEOUT) == "CLOSED", site.result(task_id)
+    subtasks = children(site, task_id)
+    assert {label: t["method"] for label, t in subtasks.items()} == {
+        "srpm": "buildSRPMFromSCM", "noarch": "buildArch", "tag": "tagBuild"}
+    assert all(t["state_name"] == "CLOSED" for t in subtasks.values())
+    [build] = [b for b in site.admin.tagged(DEST) if b["name"] == "pkgfromgit"]
+    info = site.admin.build(build["build_id"])
+    assert info["state"] == koji.BUILD_STATES["COMPLETE"] and info["task_id"] == task_id
+    assert info["source"].startswith(url.split("#")[0] + "#")  # the commit that was built
+    assert info["extra"]["source"]["original_url"] == url
+    assert (site.topdir / "packages" / "pkgfromgit" / "1.0" / f"1{DIST}" / "noarch"
+            / f"pkgfromgit-1.0-1{DIST}.noarch.rpm").is_file()  # fmt: skip
+    assert site.admin.count_calls("host.completeBuild", task_id, ok=True) == 1
+    assert site.admin.count_calls("host.tagBuild", subtasks["tag"]["id"], ok=True) == 1
+
+
+def test_a_package_not_in_the_destination_tag_fails_before_building(site: Site):
+    src = uploaded(site, site.srpm_of("needs-missing"))
+    task_id = site.admin.create_task("build", [src, TARGET, {}])
+    assert site.wait_done(task_id, BUILD_TIMEOUT) == "FAILED"
+    assert site.result(task_id).faultString == f"package needs-missing not in list for tag {DEST}"
+    assert site.admin.count_calls("host.initBuild", task_id) == 0
+
+
+def test_a_failed_arch_fails_the_build_with_its_reason(site: Site):
+    import koji
+
+    src = uploaded(site, site.srpm_of("broken-build"))
+    task_id = site.admin.create_task("build", [src, TARGET, {}])
+    assert site.wait_done(task_id, BUILD_TIMEOUT) == "FAILED"
+    subtasks = children(site, task_id)
+    assert set(subtasks) == {"srpm", "noarch"}  # no tagBuild
+    assert subtasks["noarch"]["state_name"] == "FAILED"
+    # the build's fault is its failed arch's own, as kojid's
+    fault = site.result(task_id).faultString
+    assert fault == site.result(subtasks["noarch"]["id"]).faultString
+    assert fault.startswith("rpmbuild failed")
+    assert site.admin.count_calls("host.failBuild", task_id, ok=True) == 1
+    build = site.admin.build(f"broken-build-1.0-1{DIST}")
+    assert build["state"] == koji.BUILD_STATES["FAILED"] and build["task_id"] == task_id
+    assert [b for b in site.admin.tagged(DEST) if b["name"] == "broken-build"] == []
+
+
+def test_one_arch_failing_cancels_the_others_and_fails_the_build(site: Site):
+    """x86_64 and i686 from a tag whose i386 repo has no i686 packages (the test
+    distribution is x86_64 only): i686 fails setting up its buildroot, and
+    its failure cancels x86_64 (kojid's failany), whose reason is the build's."""
+    tag, target = "adj-build-two", "adj-target-two"
+    site.admin.add_tag(tag, arches=("x86_64", "i686"), extra={"rpm.macro.dist": DIST})
+    site.admin.add_target(target, tag, DEST)
+    repo_id = site.admin.add_repo(tag, rpms=site.repo_rpm_names(), groups=site.groups)
+    site.admin.createrepo(repo_id)
+    src = uploaded(site, site.srpm_of("greeter"))
+    task_id = site.admin.create_task("build", [src, target, {"scratch": True}])
+    assert site.wait_done(task_id, BUILD_TIMEOUT) == "FAILED"
+    subtasks = children(site, task_id)
+    assert subtasks["i686"]["arch"] == "i386"  # the canonical arch, for the scheduler
+    assert subtasks["i686"]["state_name"] == "FAILED"
+    assert subtasks["x86_64"]["state_name"] == "CANCELED"
+    fault = site.result(task_id).faultString
+    assert fault == site.result(subtasks["i686"]["id"]).faultString
+    assert fault.startswith("could not set up the buildroot"), fault
+    assert site.admin.count_calls("host.moveBuildToScratch", task_id) == 0
+
+
+def test_a_build_survives_the_daemon_killed_while_its_arches_build(site: Site):
+    import koji
+
+    src = uploaded(site, site.slow_srpm.name)
+    task_id = site.admin.create_task("build", [src, TARGET, {}])
+
+    def arch_log() -> str:
+        arch = children(site, task_id).get("noarch")
+        log = site.upload(arch["id"], "build.log") if arch else None
+        return log.read_text() if log and log.exists() else ""
+
+    wait_for(lambda: "HALFWAY THERE" in arch_log(), BUILD_TIMEOUT, "the noarch build to run")
+    site.daemon.kill()
+    site.daemon.start()
+    assert site.wait_done(task_id, BUILD_TIMEOUT) == "CLOSED", site.result(task_id)
+    labels = [t["label"] for t in site.admin.tasks(parent=task_id)]
+    assert sorted(labels) == ["noarch", "srpm", "tag"]  # no subtask twice
+    for method in ("host.initBuild", "host.completeBuild"):
+        assert site.admin.count_calls(method, task_id, ok=True) == 1, method
+    build = site.admin.build(f"slow-build-1.0-1{DIST}")
+    assert build["state"] == koji.BUILD_STATES["COMPLETE"]
+    assert [b["nvr"] for b in site.admin.tagged(DEST) if b["name"] == "slow-build"] == [
+        f"slow-build-1.0-1{DIST}"]
