@@ -180,3 +180,25 @@ def test_a_build_survives_the_daemon_killed_while_its_arches_build(site: Site):
     assert build["state"] == koji.BUILD_STATES["COMPLETE"]
     assert [b["nvr"] for b in site.admin.tagged(DEST) if b["name"] == "slow-build"] == [
         f"slow-build-1.0-1{DIST}"]
+
+
+def test_a_tag_policy_refusal_fails_the_build_and_tells_the_hub_why(site: Site):
+    import koji
+
+    site.admin.set_policy("tag", "deny no tagging today")
+    try:
+        src = uploaded(site, site.srpm_of("hello-docs"))
+        task_id = site.admin.create_task("build", [src, TARGET, {}])
+        assert site.wait_done(task_id, BUILD_TIMEOUT) == "FAILED"
+    finally:
+        site.admin.set_policy("tag", None)
+    tag_task = children(site, task_id)["tag"]
+    assert tag_task["state_name"] == "FAILED"
+    fault = site.result(task_id).faultString
+    assert fault == site.result(tag_task["id"]).faultString
+    assert "policy violation (tag)" in fault and "no tagging today" in fault, fault
+    # the build itself was imported (tagging is after completeBuild, as kojid's)
+    build = site.admin.build(f"hello-docs-1.0-1{DIST}")
+    assert build["state"] == koji.BUILD_STATES["COMPLETE"]
+    [note] = [n for n in site.admin.tag_notifications() if n["build_id"] == build["id"]]
+    assert note["is_successful"] is False and "no tagging today" in note["failure_msg"]
