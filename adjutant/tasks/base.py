@@ -76,6 +76,25 @@ class Memo:
         self.set(key, value)
         return value
 
+    async def once_checked(self, key: str, make: Callable[[], Awaitable[Any]],
+                           made: Callable[[], Awaitable[Any]]) -> Any:  # fmt: skip
+        """As once(), for a hub call the hub refuses a second time: when an
+        earlier run started it and died before its answer was recorded (the
+        call may have reached the hub), `made()` asks the hub whether it did:
+        its answer (not None) is taken as the call's."""
+        if key in self._values:
+            return self._values[key]
+        started = f"{key}:started"
+        if started in self._values:
+            value = await made()
+            if value is not None:
+                self.set(key, value)
+                return value
+        self.set(started, True)
+        value = await make()
+        self.set(key, value)
+        return value
+
 
 @dataclass
 class TaskContext:

@@ -144,9 +144,9 @@ class BuildHandler(TaskHandler):
                 await memo.once("build:imported", lambda: hub.call(
                     "host.moveBuildToScratch", ctx.task_id, built, rpms, logs=logs))  # fmt: skip
             else:
-                await memo.once("build:imported", lambda: hub.call(
+                await memo.once_checked("build:imported", lambda: hub.call(
                     "host.completeBuild", ctx.task_id, build_id, built, rpms, brmap,
-                    logs=logs))  # fmt: skip
+                    logs=logs), lambda: self.completed(build_id))  # fmt: skip
         except Exception:
             if not scratch and not ctx.stopping and not ctx.lost:
                 await memo.once("build:failed", lambda: hub.call(
@@ -157,6 +157,16 @@ class BuildHandler(TaskHandler):
             params = [where.dest_tag, build_id, False, None, True]
             tag_task = await ctx.subtask("tagBuild", params, label="tag", arch="noarch")
             await ctx.wait([tag_task])
+
+    async def completed(self, build_id: Optional[int]) -> Optional[dict[str, Any]]:
+        """The build, if an earlier run's completeBuild reached the hub (which
+        refuses a second: "Unable to complete build: state is COMPLETE")."""
+        import koji
+
+        info = await self.ctx.hub.call("getBuild", build_id)
+        done = (info and info["state"] == koji.BUILD_STATES["COMPLETE"]
+                and info.get("task_id") == self.ctx.task_id)  # fmt: skip
+        return dict(info) if done else None
 
     async def destination(self, target: Any, opts: dict[str, Any]) -> Destination:
         """The target (or with opts' repo_id and no target, the repo's tag;

@@ -22,8 +22,9 @@ class TagBuildHandler(TaskHandler):
         try:
             await hub.call("getBuild", build_id, strict=True)
             await hub.call("getTag", tag_id, strict=True)
-            await ctx.memo.once("tag:tagged", lambda: hub.call(
-                "host.tagBuild", ctx.task_id, tag_id, build_id, force=force, fromtag=fromtag))
+            await ctx.memo.once_checked("tag:tagged", lambda: hub.call(
+                "host.tagBuild", ctx.task_id, tag_id, build_id, force=force, fromtag=fromtag),
+                lambda: self.tagged(tag_id, build_id))  # fmt: skip
             await ctx.memo.once("tag:notified", lambda: hub.call(
                 "host.tagNotification", True, tag_id, fromtag, build_id, user_id,
                 ignore_success))  # fmt: skip
@@ -35,3 +36,10 @@ class TagBuildHandler(TaskHandler):
             if cause is not exc:
                 raise cause from None
             raise
+
+    async def tagged(self, tag_id: Any, build_id: Any) -> Optional[bool]:
+        """True if an earlier run's host.tagBuild reached the hub (which
+        refuses a second: "already tagged"), else None."""
+        build = await self.ctx.hub.call("getBuild", build_id, strict=True)
+        listed = await self.ctx.hub.call("listTagged", tag_id, package=build["name"])
+        return True if any(b["build_id"] == build["id"] for b in listed) else None

@@ -202,3 +202,4 @@ def test_a_tag_policy_refusal_fails_the_build_and_tells_the_hub_why(site: Site):
     assert build["state"] == koji.BUILD_STATES["COMPLETE"]
     [note] = [n for n in site.admin.tag_notifications() if n["build_id"] == build["id"]]
     assert note["is_successful"] is False and "no tagging today" in note["failure_msg"]
+

@@ -136,3 +136,29 @@ def test_kept_work_directories_expire(tmp_path):
     assert state.expired_workdirs(tmp_path, until) == [(42, tmp_path / "work" / "42")]
     state.forget_kept(tmp_path, 42)
     assert state.expired_workdirs(tmp_path, until + 1000) == []
+
+
+def test_a_call_that_died_in_flight_is_asked_about_not_made_again(tmp_path):
+    import asyncio
+
+    from adjutant.tasks.base import Memo
+
+    calls: list[str] = []
+
+    async def make() -> str:
+        calls.append("make")
+        raise ConnectionError("the daemon died here")  # the answer never came back
+
+    async def made() -> object:
+        calls.append("made")
+        return {"state": "COMPLETE"}
+
+    memo = Memo(tmp_path / "memo.json")
+    with pytest.raises(ConnectionError):
+        asyncio.run(memo.once_checked("imported", make, made))
+    # the next run (a new memo from the same file) asks instead of calling again
+    again = Memo(tmp_path / "memo.json")
+    assert asyncio.run(again.once_checked("imported", make, made)) == {"state": "COMPLETE"}
+    assert calls == ["make", "made"]
+    assert asyncio.run(again.once_checked("imported", make, made)) == {"state": "COMPLETE"}
+    assert calls == ["make", "made"]
