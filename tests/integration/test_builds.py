@@ -184,6 +184,10 @@ def daemon_over_topurl(site: Site, address: str, name: str, **changes: object) -
     try:
         yield topurl
     finally:
+        # a task's clean-up (its view unmounted) comes after its close: wait for it,
+        # as the daemon started next has another buildroot_dir
+        wait_for(lambda: str(roots) not in Path("/proc/self/mountinfo").read_text(), 60,
+                 "the tasks' views over topurl to be unmounted")  # fmt: skip
         site.daemon.stop()
         site.write_config()
         site.daemon.start()
