@@ -11,8 +11,7 @@ import koji
 import pytest
 
 from tests.hub.admin import HubAdmin, HubProcess
-
-CLIENT_OPTS = {"max_retries": 3, "retry_interval": 0.2, "timeout": 60}
+from tests.hub.test_emulator_builds import CLIENT_OPTS, builder
 
 
 @pytest.fixture
@@ -25,14 +24,6 @@ def hub(tmp_path):
 def admin(hub):
     with HubAdmin(hub.db) as a:
         yield a
-
-
-def builder(hub, admin, name):
-    admin.add_host(name, password="pw-" + name)
-    s = koji.ClientSession(hub.url, dict(CLIENT_OPTS, user=name, password="pw-" + name))
-    s.login()
-    s.exclusiveSession()
-    return s
 
 
 def tag_task(admin, s, host_name, *, owner="kojiadmin", args=(1, 1, False, None, False)):
