@@ -349,19 +349,24 @@ class Config:
     )  # fmt: skip
     use_createrepo_c: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc=NOT_YET,
+        doc=("createrepo runs createrepo_c --error-exit-val; off: the image's createrepo "
+             "(kojid's CreaterepoTask)."),
     )  # fmt: skip
     createrepo_skip_stat: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc=NOT_YET,
+        doc=("createrepo --update trusts the old repodata of a package whose path is "
+             "unchanged (--skip-stat)."),
     )  # fmt: skip
     createrepo_update: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc=NOT_YET,
+        doc=("createrepo updates the previous repo's repodata (--update) instead of reading "
+             "every package again; newRepo then also looks for a parent tag's repo."),
     )  # fmt: skip
     copy_old_repodata: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
-        doc=NOT_YET,
+        doc=("newRepo copies the previous repo's repodata of an arch whose pkglist, "
+             "blocklist, comps and options are unchanged (and no external repos), instead "
+             "of a createrepo subtask."),
     )  # fmt: skip
     distrepo_skip_stat: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
@@ -532,6 +537,11 @@ class Config:
     task_image: str = setting(
         "localhost/adjutant-buildroot:latest", section=ADJUTANT, parse=_parse_word,
         kind="image reference", doc="The image a task runs in when nothing chooses another.",
+    )  # fmt: skip
+    createrepo_image: str = setting(
+        "", section=ADJUTANT, parse=_parse_text, kind="image reference",
+        doc="The image createrepo runs in: it must have createrepo_c and mergerepo_c; "
+            "empty: task_image.",
     )  # fmt: skip
     task_log_max_size: int = setting(
         1024**3, section=ADJUTANT, parse=parse_size, kind="size",

@@ -40,6 +40,7 @@ from adjutant.atomic import write_atomically
 from adjutant.buildroot.comps import COMPS, CompsError, group_packages
 from adjutant.buildroot.context import BuildContext
 from adjutant.buildroot.downloads import PackageCache
+from adjutant.buildroot.images import ImageError, ensure_image
 from adjutant.buildroot.macros import build_environment, build_macros
 from adjutant.buildroot.mockopts import MockOptions, mock_options
 from adjutant.buildroot.records import (
@@ -69,9 +70,7 @@ from adjutant.buildroot.script import (
 from adjutant.config import Config, build_id_range, task_limits
 from adjutant.errors import AdjutantError
 from adjutant.imagepolicy import POLICY_KEY, PolicyCache, choose_image, parse_rules
-from adjutant.process import run_async
 from adjutant.runner.outcome import Outcome
-from adjutant.runner.podman import image_id_argv
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 from adjutant.untrusted import MissingFileError, UntrustedDir, UntrustedFileError
 
@@ -346,25 +345,10 @@ class Buildroot:
 
     async def ensure_image(self, image: str) -> str:
         """Pull `image` as the pull policy says; returns its image id."""
-        podman = self.config.podman
-        # one podman call when the image is there (inspect fails for a missing one)
-        found = await run_async(image_id_argv(podman=podman, image=image), accept=(0, 125),
-                                timeout=300)  # fmt: skip
-        present = found.returncode == 0 and bool(found.stdout.strip())
-        policy = self.config.image_pull
-        if policy == "always" or (policy == "if-missing" and not present):
-            await self.note(f"Start: pulling image {image}")
-            spec = self.ctx.container_spec(
-                (), action="pull", image=image,
-                limits=ResourceLimits(runtime_max=self.config.image_pull_timeout))  # fmt: skip
-            outcome = await self.ctx.run_container(f"pull:{image}", spec)
-            if not outcome.ok:
-                reason = outcome.log_tail[-1] if outcome.log_tail else outcome.message
-                raise build_error(f"cannot pull image {image}: {reason}")
-            found = await run_async(image_id_argv(podman=podman, image=image), timeout=300)
-        elif not present:
-            raise build_error(f"image {image} is not on this host and image_pull is never")
-        return found.stdout.strip()
+        try:
+            return await ensure_image(self.ctx, image, self.note)
+        except ImageError as exc:
+            raise build_error(str(exc)) from None
 
     # ---- containers -------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from adjutant.tasks.base import TaskHandler
 from adjutant.tasks.build import BuildHandler
 from adjutant.tasks.buildarch import BuildArchHandler
+from adjutant.tasks.createrepo import CreaterepoHandler
 from adjutant.tasks.default import DefaultHandler
 from adjutant.tasks.fork import ForkHandler
+from adjutant.tasks.newrepo import NewRepoHandler
 from adjutant.tasks.sleep import SleepHandler
 from adjutant.tasks.srpm import BuildSRPMFromSCMHandler, RebuildSRPMHandler
 from adjutant.tasks.subtask import SubtaskHandler
@@ -19,6 +21,8 @@ HANDLER_CLASSES: tuple[type[TaskHandler], ...] = (
     BuildHandler,
     TagBuildHandler,
     WaitrepoHandler,
+    NewRepoHandler,
+    CreaterepoHandler,
     BuildArchHandler,
     RebuildSRPMHandler,
     BuildSRPMFromSCMHandler,

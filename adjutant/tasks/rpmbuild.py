@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Callable, Optional
 
 from adjutant.buildroot.core import Buildroot, build_error
 from adjutant.buildroot.logs import LogStreamer, upload_path
@@ -68,9 +69,11 @@ async def upload_results(ctx: TaskContext, files: Sequence[Path]) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def streamed_logs(ctx: TaskContext) -> AsyncIterator[LogStreamer]:
-    """Live upload of the task's logs while the body runs, and once more after."""
-    streamer = LogStreamer(ctx.hub, ctx.task_id, lambda: task_logs(ctx),
+async def streamed_logs(ctx: TaskContext, logs: Optional[Callable[[], dict[str, Path]]] = None,
+                        ) -> AsyncIterator[LogStreamer]:  # fmt: skip
+    """Live upload of the task's logs (a build task's unless `logs` gives
+    others) while the body runs, and once more after."""
+    streamer = LogStreamer(ctx.hub, ctx.task_id, logs or (lambda: task_logs(ctx)),
                            on_refusal=ctx.on_hub_refusal,
                            max_bytes=ctx.config.task_log_max_size)  # fmt: skip
     stop = asyncio.Event()

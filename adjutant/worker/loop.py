@@ -325,6 +325,7 @@ class Worker:
 
     async def _execute(self, running: RunningTask) -> None:
         import koji
+        import koji.tasks
 
         task_id = running.task_id
         try:
@@ -335,6 +336,12 @@ class Worker:
         except Exception as exc:
             if running.lost is not None:
                 return  # being stopped (abandon); what it raised on the way is nobody's
+            if isinstance(exc, koji.tasks.RefuseTask):
+                # the handler found this host cannot do it (kojid's TaskManager:
+                # refuseTask, and another host takes it)
+                await self.hub.probe("host.refuseTask", task_id, msg=str(exc))
+                await self.abandon(task_id, f"refused it: {exc}")
+                return
             if isinstance(exc, HubError) and not exc.unreachable \
                     and not await self._still_ours(task_id):  # fmt: skip
                 # The hub refused a call of the task (an upload, a buildroot

@@ -5,7 +5,7 @@ layer and the layers below it.  From the bottom:
     runner    systemd, podman, journald: knows nothing of Koji or kojid.conf
     config    the settings table (kojid.conf)
     hub       the Koji hub client
-    scm       Koji's SCM URLs
+    scm       Koji's SCM URLs; createrepo, its repodata commands
     buildroot the build's containers, scripts and records
     tasks     one handler per Koji method
     worker    kojid's main loop
@@ -27,7 +27,7 @@ LAYERS = [
     {"runner"},
     {"config"},
     {"hub"},
-    {"scm"},
+    {"scm", "createrepo"},
     {"buildroot"},
     {"tasks"},
     {"worker"},
