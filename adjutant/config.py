@@ -454,17 +454,20 @@ class Config:
         False, section=KOJID, parse=_parse_bool, kind="boolean", doc=UNUSED,
     )  # fmt: skip
     smtphost: str = setting(
-        "example.com", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
+        "example.com", section=KOJID, parse=_parse_text, kind="text",
+        doc="The SMTP server (host[:port]) the tag and build notification tasks mail through.",
     )  # fmt: skip
     smtp_user: Optional[str] = setting(
-        None, section=KOJID, parse=_parse_optional_text, kind="text", doc=UNUSED,
+        None, section=KOJID, parse=_parse_optional_text, kind="text",
+        doc="The SMTP login of the notification tasks (with smtp_pass; none: no login).",
     )  # fmt: skip
     smtp_pass: Optional[str] = setting(
-        None, section=KOJID, parse=_parse_optional_text, kind="text", doc=UNUSED,
+        None, section=KOJID, parse=_parse_optional_text, kind="text",
+        doc="The SMTP password of smtp_user; never logged.",
     )  # fmt: skip
     from_addr: str = setting(
         "Koji Build System <buildsys@example.com>", section=KOJID, parse=_parse_text,
-        kind="text", doc=UNUSED,
+        kind="text", doc="The From: of the notification mails.",
     )  # fmt: skip
     rlimits: tuple[tuple[str, str], ...] = setting(
         (), section=KOJID, parse=_parse_rlimit, kind="RLIMIT_* keys",

@@ -6,10 +6,12 @@ from __future__ import annotations
 from adjutant.tasks.base import TaskHandler
 from adjutant.tasks.build import BuildHandler
 from adjutant.tasks.buildarch import BuildArchHandler
+from adjutant.tasks.chainbuild import ChainBuildHandler
 from adjutant.tasks.createrepo import CreaterepoHandler
 from adjutant.tasks.default import DefaultHandler
 from adjutant.tasks.fork import ForkHandler
 from adjutant.tasks.newrepo import NewRepoHandler
+from adjutant.tasks.notification import BuildNotificationHandler, TagNotificationHandler
 from adjutant.tasks.sleep import SleepHandler
 from adjutant.tasks.srpm import BuildSRPMFromSCMHandler, RebuildSRPMHandler
 from adjutant.tasks.subtask import SubtaskHandler
@@ -19,10 +21,13 @@ from adjutant.tasks.waittest import WaitTestHandler
 
 HANDLER_CLASSES: tuple[type[TaskHandler], ...] = (
     BuildHandler,
+    ChainBuildHandler,
     TagBuildHandler,
     WaitrepoHandler,
     NewRepoHandler,
     CreaterepoHandler,
+    TagNotificationHandler,
+    BuildNotificationHandler,
     BuildArchHandler,
     RebuildSRPMHandler,
     BuildSRPMFromSCMHandler,
