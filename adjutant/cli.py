@@ -136,7 +136,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                 logging.getLogger().setLevel(config.log_level.upper())
             daemon.warn_about_unused(config)
             serve = daemon.serve if args.command == "daemon" else daemon.drain
-            return asyncio.run(serve(config))
+            code = asyncio.run(serve(config))
+            if code == daemon.RESTART:
+                daemon.reexecute()
+            return code
         if args.command == "files":
             from adjutant.worker.taskfiles import describe_files
 

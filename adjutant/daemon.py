@@ -7,7 +7,8 @@ watchdog is pinged while the event loop turns.
 
 SIGTERM (systemctl stop, restart): stop taking tasks and exit, leaving every
 task unit running in adjutant.slice; the next start picks them up.  Unlike
-kojid, nothing is freed: `adjutant drain` does that on purpose.
+kojid, nothing is freed: `adjutant drain` does that on purpose.  A restart
+task (`koji restart-hosts`) does the same and re-executes the daemon.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from adjutant.worker.loop import Worker
 
 log = logging.getLogger("adjutant")
 STATUS_INTERVAL = 5.0
+# serve()'s answer when a restart task asked the daemon to re-execute itself
+RESTART = -1
 
 
 def load_config(path: Path) -> Config:
@@ -79,8 +82,19 @@ async def serve(config: Config) -> int:
         await worker.shutdown()
         with contextlib.suppress(Exception):
             await hub.call("logout")
+    if worker.restart_pending:
+        log.info("re-executing for a restart task; task units keep running")
+        return RESTART
     log.info("stopped; task units keep running")
     return 0
+
+
+def reexecute() -> None:
+    """The same daemon again, in this process (systemd keeps its main PID)."""
+    import os
+    import sys
+
+    os.execv(sys.executable, [sys.executable, "-m", "adjutant", *sys.argv[1:]])
 
 
 async def drain(config: Config) -> int:

@@ -9,9 +9,11 @@ from adjutant.tasks.buildarch import BuildArchHandler
 from adjutant.tasks.chainbuild import ChainBuildHandler
 from adjutant.tasks.createrepo import CreaterepoHandler
 from adjutant.tasks.default import DefaultHandler
+from adjutant.tasks.dependant import DependantTaskHandler
 from adjutant.tasks.fork import ForkHandler
 from adjutant.tasks.newrepo import NewRepoHandler
 from adjutant.tasks.notification import BuildNotificationHandler, TagNotificationHandler
+from adjutant.tasks.restart import RestartHandler, RestartHostsHandler, RestartVerifyHandler
 from adjutant.tasks.sleep import SleepHandler
 from adjutant.tasks.srpm import BuildSRPMFromSCMHandler, RebuildSRPMHandler
 from adjutant.tasks.subtask import SubtaskHandler
@@ -31,6 +33,10 @@ HANDLER_CLASSES: tuple[type[TaskHandler], ...] = (
     BuildArchHandler,
     RebuildSRPMHandler,
     BuildSRPMFromSCMHandler,
+    DependantTaskHandler,
+    RestartHandler,
+    RestartVerifyHandler,
+    RestartHostsHandler,
     SleepHandler,
     ForkHandler,
     WaitTestHandler,

@@ -120,6 +120,10 @@ class TaskContext:
     # Called when the hub refuses a call of this task (it may no longer be
     # ours): the worker polls at once instead of at its next sleeptime.
     on_hub_refusal: Optional[Callable[[], None]] = None
+    # When this daemon process started (restartVerify), and how a task asks
+    # it to re-execute itself once the task's result is with the hub (restart)
+    daemon_started: float = 0.0
+    request_restart: Optional[Callable[[], None]] = None
 
     @property
     def workdir(self) -> Path:

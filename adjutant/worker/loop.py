@@ -107,6 +107,11 @@ class Worker:
         self._checked_orphans = False
         self.states = _states()
         self.services = BuildrootServices(config)
+        # koji's restart tasks: when this process started, and whether a
+        # restart task asked for the daemon to re-execute itself
+        self.started_at = time.time()
+        self.restart_pending = False
+        self._stop: Optional[asyncio.Event] = None
 
     # ---- start and stop -------------------------------------------------------
 
@@ -118,6 +123,7 @@ class Worker:
         self.config.workdir.mkdir(parents=True, exist_ok=True)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         while not stop.is_set():
             try:
                 taken = await self.poll()
@@ -314,7 +320,9 @@ class Worker:
         context = TaskContext(task_id=task_id, method=method, config=self.config, hub=sub,
                               runner=self.runner, memo=memo, wakeup=asyncio.Event(),
                               description=describe(task_id, method, params),
-                              services=self.services, on_hub_refusal=self.wake)  # fmt: skip
+                              services=self.services, on_hub_refusal=self.wake,
+                              daemon_started=self.started_at,
+                              request_restart=self.request_restart)  # fmt: skip
         context.workdir.mkdir(parents=True, exist_ok=True)
         running = RunningTask(task_id=task_id, method=method, params=params,
                               weight=handler_class.weight, hub=sub, context=context,
@@ -358,7 +366,15 @@ class Worker:
         log.info("task %s %s: %s", task_id, "succeeded" if method == CLOSE else "failed",
                  summary.splitlines()[0] if summary else "")  # fmt: skip
         await self.deliver(task_id)
+        if self.restart_pending and self._stop is not None:
+            log.info("restarting (task %s asked): task units keep running", task_id)
+            self._stop.set()
         self.wake()
+
+    def request_restart(self) -> None:
+        """A restart task asks the daemon to re-execute itself once its
+        result is delivered (serve() returns RESTART)."""
+        self.restart_pending = True
 
     # ---- results ----------------------------------------------------------------
 
