@@ -10,10 +10,11 @@ fails with "Invalid method: X" (logged in the call log).
     tests/hub/state.py       the SQLite state (schema, task rules shared with admin)
     tests/hub/auth.py        sessions, logins, exclusive sessions, callnum rules
     tests/hub/exports.py     the calls (RootExports, HostExports), uploads
-    tests/hub/builds.py      RPM builds: tags, repos, rpms, builds, buildroots
-    tests/hub/tagging.py     package lists, tagged builds, tag change events
+    tests/hub/builds.py      RPM builds: tags, inheritance, repos, rpms, builds, buildroots
+    tests/hub/tagging.py     package lists, tagged builds, tag groups, tag change events
     tests/hub/policy.py      hub policies (check_policy, the default policies)
-    tests/hub/repos.py       repos on demand (repo.request, repo.checkRequest, getRepo)
+    tests/hub/repos.py       repos: repo.request/checkRequest/checkQueue, newRepo,
+                             host.repoInit/repoDone, getRepo; the repo directory
     tests/hub/scheduler.py   the task scheduler (host.getTasks)
     tests/hub/server.py      the HTTP(S) server and dispatcher
     tests/hub/admin.py       HubAdmin (the tests' side) and HubProcess (the subprocess)

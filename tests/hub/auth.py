@@ -195,11 +195,22 @@ class Session:
         return None if row is None else row["id"]
 
     def has_perm(self, name: str) -> bool:
+        """auth.py Session.hasPerm: the user holds that permission (admin does not
+        imply the others here; assert_perm lets admin through)."""
         if not self.logged_in:
             return False
-        row = self.ctx.query_one("SELECT admin FROM users WHERE id = ?", (self.user_id,))
-        # the emulator knows one permission: admin (which implies all others)
-        return bool(row and row["admin"])
+        return name in state.user_perms(self.ctx.conn, self.user_id)
+
+    def assert_perm(self, name: str) -> None:
+        """auth.py Session.assertPerm: the permission, or admin."""
+        if not self.has_perm(name) and not self.has_perm("admin"):
+            msg = f"{name} permission required"
+            if self.logged_in:
+                row = self.ctx.query_one("SELECT name FROM users WHERE id = ?", (self.user_id,))
+                msg += " (logged in as {})".format(row["name"])
+            else:
+                msg += " (user not logged in)"
+            raise koji.ActionNotAllowed(msg)
 
     def assert_login(self) -> None:
         if not self.logged_in:

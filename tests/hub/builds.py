@@ -14,8 +14,11 @@ hub (koji.pathinfo layout).
 Package lists, tagging and tag change events are in tests/hub/tagging.py,
 policies in tests/hub/policy.py, repo requests in tests/hub/repos.py.
 
-Not modelled (and refused where a caller could ask for it): tag inheritance
-(every tag is flat: readFullInheritance is empty), tag groups, draft builds,
+Tag inheritance is kojihub's (readInheritanceData, readFullInheritance: depth,
+intransitive links, noconfig, package filters, loops pruned); tag groups are
+in tests/hub/tagging.py.
+
+Not modelled (and refused where a caller could ask for it): draft builds,
 signatures (rpmsigs), volumes other than DEFAULT, content generators,
 archives (maven/win/image), notifications (hub.conf DisableNotifications =
 True: completeBuild/failBuild make no buildNotification task, and
@@ -226,13 +229,123 @@ def get_tag_extra(conn: sqlite3.Connection, tag_id: int, event=None, blocked=Fal
 
 
 def get_build_config(conn: sqlite3.Connection, tag, event=None) -> dict:
-    """RootExports.getBuildConfig: the tag with arches and extra merged down its
-    inheritance (none here: readFullInheritance is empty), blocked extra
-    removed, and config_inheritance (1.33+)."""
+    """RootExports.getBuildConfig: the tag with arches (when it has none) and
+    extra keys it lacks taken down its inheritance (noconfig links skipped),
+    config_inheritance saying from which tag, then blocked extra removed."""
     info = get_tag(conn, tag, strict=True, event=event, blocked=True)
     info["config_inheritance"] = {"extra": {}, "arches": None}
+    for link in read_full_inheritance(conn, info["id"], event=event):
+        if link["noconfig"]:
+            continue
+        ancestor = get_tag(conn, link["parent_id"], strict=True, event=event, blocked=True)
+        origin = {"id": ancestor["id"], "name": ancestor["name"]}
+        if info["arches"] is None and ancestor["arches"] is not None:
+            info["arches"] = ancestor["arches"]
+            info["config_inheritance"]["arches"] = origin
+        for key, value in ancestor["extra"].items():
+            if key not in info["extra"]:
+                info["extra"][key] = value
+                info["config_inheritance"]["extra"][key] = dict(origin)
     info["extra"] = {k: v[1] for k, v in info["extra"].items() if not v[0]}
     return info
+
+
+# -- tag inheritance (kojihub.readInheritanceData, readFullInheritance) -------------
+
+def read_inheritance_data(conn: sqlite3.Connection, tag_id: int, event=None,
+                          reverse: bool = False) -> list:
+    """kojihub.readInheritanceData (reverse: readDescendantsData): the tag's
+    links live at the event, by priority.  A link names its parent (name is
+    the parent's) and child_id is the tag; reversed, tag_id is the child
+    and name the child's."""
+    clause, params = event_clause(_event_arg(event), "i")
+    near, far = ("parent_id", "tag_id") if reverse else ("tag_id", "parent_id")
+    rows = conn.execute(
+        "SELECT i.tag_id, i.parent_id, t.name, i.priority, i.maxdepth, i.intransitive,"
+        f" i.noconfig, i.pkg_filter FROM tag_inheritance i JOIN tags t ON t.id = i.{far}"
+        f" WHERE {clause} AND i.{near} = ? ORDER BY i.priority", (*params, tag_id)).fetchall()
+    links = []
+    for row in rows:
+        link = {"parent_id": row["parent_id"], "name": row["name"],
+                "priority": row["priority"], "maxdepth": row["maxdepth"],
+                "intransitive": bool(row["intransitive"]), "noconfig": bool(row["noconfig"]),
+                "pkg_filter": row["pkg_filter"]}
+        if reverse:
+            link = {"tag_id": row["tag_id"], **link}
+        else:
+            link["child_id"] = tag_id
+        links.append(link)
+    return links
+
+
+def _link_sufficient(previous: dict, nextdepth, noconfig: bool) -> bool:
+    """readFullInheritanceRecurse: whether an earlier visit of a tag covers this one
+    (no shallower depth, no lost config, no package filter then)."""
+    lastdepth = previous["nextdepth"]
+    if nextdepth is None:
+        if lastdepth is not None:
+            return False
+    elif lastdepth is not None and lastdepth < nextdepth:
+        return False
+    if previous["noconfig"] and not noconfig:
+        return False
+    return not previous["filter"]
+
+
+def _next_depth(link_maxdepth, maxdepth):
+    """readFullInheritanceRecurse: the depth left below a link (None: no limit),
+    the link's maxdepth and the one propagated from above, whichever is less."""
+    if link_maxdepth is None:
+        return None if maxdepth is None else maxdepth - 1
+    if maxdepth is None:
+        return link_maxdepth
+    return min(link_maxdepth, maxdepth) - 1
+
+
+def _inheritance_recurse(conn: sqlite3.Connection, tag_id: int, event, order: list,  # noqa: PLR0917
+                         top: dict, hist: dict, currdepth: int, maxdepth, noconfig: bool,
+                         pfilter: list, reverse: bool) -> None:
+    """kojihub.readFullInheritanceRecurse."""
+    if maxdepth is not None and maxdepth < 1:
+        return
+    currdepth += 1
+    top = dict(top)
+    top[tag_id] = 1
+    for link in read_inheritance_data(conn, tag_id, event, reverse=reverse):
+        node = link["tag_id"] if reverse else link["parent_id"]
+        if node in top:
+            continue  # an inheritance loop: pruned
+        if link["intransitive"] and len(top) > 1 and not reverse:
+            continue  # intransitive links count only at the root
+        if reverse and link["maxdepth"] is not None and link["maxdepth"] < currdepth - 1:
+            continue  # reversed, a maxdepth limits how far below the link's child
+        nextdepth = None if reverse else _next_depth(link["maxdepth"], maxdepth)
+        link["nextdepth"] = nextdepth
+        link["currdepth"] = currdepth
+        if link["noconfig"]:
+            noconfig = True
+        link["filter"] = list(pfilter) + ([link["pkg_filter"]] if link["pkg_filter"] else [])
+        if node in hist:
+            if any(_link_sufficient(prev, nextdepth, noconfig) for prev in hist[node]):
+                continue
+        else:
+            hist[node] = []
+        hist[node].append(link)
+        order.append(link)
+        if link["intransitive"] and reverse:
+            continue
+        _inheritance_recurse(conn, node, event, order, top, hist, currdepth, nextdepth,
+                             noconfig, link["filter"], reverse)
+
+
+def read_full_inheritance(conn: sqlite3.Connection, tag_id: int, event=None,
+                          reverse: bool = False) -> list:
+    """kojihub.readFullInheritance: the tag's ancestors (reverse: descendants),
+    depth first by priority, each link with currdepth, nextdepth and the
+    cumulative package filter."""
+    order: list = []
+    _inheritance_recurse(conn, tag_id, event, order, {}, {}, 0, None, False, [], reverse)
+    return order
 
 
 def tag_external_repos(conn: sqlite3.Connection, tag_id: int, event=None) -> list:
@@ -248,14 +361,19 @@ def tag_external_repos(conn: sqlite3.Connection, tag_id: int, event=None) -> lis
 
 
 def get_external_repo_list(conn: sqlite3.Connection, tag_info, event=None) -> list:
-    """kojihub.get_external_repo_list: the tag's external repos, then its parents'
-    (no inheritance here), each repo once."""
+    """kojihub.get_external_repo_list: the tag's external repos by priority, then
+    each ancestor's (readFullInheritance order), each repo once; entries carry
+    merge_mode and arches (get_tag_external_repos)."""
     tag = get_tag(conn, tag_info, strict=True, event=event)
+    tag_ids = [tag["id"]] + [link["parent_id"]
+                             for link in read_full_inheritance(conn, tag["id"], event)]
     seen, repos = set(), []
-    for entry in tag_external_repos(conn, tag["id"], _event_arg(event)):
-        if entry["external_repo_id"] not in seen:
-            seen.add(entry["external_repo_id"])
-            repos.append(entry)
+    for tag_id in tag_ids:
+        get_tag(conn, tag_id, strict=True, event=event)
+        for entry in tag_external_repos(conn, tag_id, _event_arg(event)):
+            if entry["external_repo_id"] not in seen:
+                seen.add(entry["external_repo_id"])
+                repos.append(entry)
     return repos
 
 

@@ -201,10 +201,15 @@ def make_task(ctx: Context, method, arglist, **opts) -> int:
 
     Subtasks (parent set) need an OPEN parent, take its priority - 1, its owner
     and arch, and its channel unless one is asked for (it must exist and be
-    enabled).  The request is stored as xmlrpcplus.dumps(tuple(arglist),
-    methodname=method).
+    enabled).  A top-level task is owned by opts' owner, else the caller.  A
+    default_channel (newRepo's createrepo) is, with 1.36's default
+    DefaultChannelCompat, the requested channel unless one is given.  The
+    request is stored as xmlrpcplus.dumps(tuple(arglist), methodname=method).
     """
     convert_value(method, cast=str, check_only=True)
+    default_channel = opts.pop("default_channel", None)
+    if default_channel is not None and "channel" not in opts:
+        opts["channel"] = default_channel
     _task_opts(ctx, opts)
     pdata = None
     if "parent" in opts:
@@ -220,9 +225,10 @@ def make_task(ctx: Context, method, arglist, **opts) -> int:
     else:
         opts.setdefault("priority", koji.PRIO_DEFAULT)
         opts.setdefault("arch", "noarch")
-        if not ctx.session.logged_in:
-            raise koji.GenericError("task must have an owner")
-        opts["owner"] = ctx.session.user_id
+        if "owner" not in opts:
+            if not ctx.session.logged_in:
+                raise koji.GenericError("task must have an owner")
+            opts["owner"] = ctx.session.user_id
         opts["label"] = None
         opts["parent"] = None
     channel_id = _task_channel(ctx, opts, pdata)
@@ -234,6 +240,29 @@ def make_task(ctx: Context, method, arglist, **opts) -> int:
                              priority=opts["priority"], parent=opts["parent"],
                              label=opts["label"], state=state.ASSIGNED if assign else state.FREE,
                              host_id=assign or None)
+
+
+def new_repo(ctx: Context, tag, event=None, src=False, debuginfo=False,  # noqa: PLR0917
+             separate_src=False) -> int:
+    """RootExports.newRepo: the repo or regen-repo permission (or admin); a
+    newRepo task of priority 15, default channel createrepo, with
+    repos.new_repo_args' arguments."""
+    if not repos.ALLOW_NEW_REPO:
+        raise koji.ActionNotAllowed("newRepo api call is disabled")
+    if not ctx.session.has_perm("repo"):
+        ctx.session.assert_perm("regen-repo")
+    args = repos.new_repo_args(ctx.conn, ctx.opts.topdir, tag, event=event, src=src,
+                               debuginfo=debuginfo, separate_src=separate_src)
+    return make_task(ctx, "newRepo", args, priority=15, default_channel="createrepo")
+
+
+def check_repo_queue(ctx: Context) -> None:
+    """RepoExports.checkQueue: the repo permission (or admin); then
+    repos.check_repo_queue, its newRepo tasks made as make_task makes them."""
+    ctx.session.assert_perm("repo")
+    ctx.dirty = True
+    repos.check_repo_queue(ctx.conn, ctx.opts.topdir,
+                           lambda method, args, **opts: make_task(ctx, method, args, **opts))
 
 
 # -- uploads (kojihub get_upload_path, handle_upload, uploadFile, checkUpload)
@@ -715,6 +744,31 @@ class HostExports:
         builds.move_to_scratch(self.ctx.opts.topdir, task.id, owner["name"], srpm=srpm,
                                rpms=rpms, logs=logs)
 
+    # -- repos (HostExports; tests/hub/repos.py) -------------------------------
+
+    def repoInit(self, tag, task_id=None, event=None, opts=None):
+        """HostExports.repoInit -> kojihub.repo_init: [repo_id, event_id].  The
+        hub checks only the host (Host.verify); the emulator also wants a given
+        task_id to be a task this host has OPEN, as kojid's newRepo passes its
+        own (a repo of another host's task would be the host's mistake)."""
+        host = self._host()
+        if task_id is not None:
+            task = Task(self.ctx, task_id)
+            if not task.verify_host(host.id):
+                raise koji.ActionNotAllowed(f"emulator: host {host.id} does not own task"
+                                            f" {task.id} (repoInit's task_id)")
+        self.ctx.dirty = True
+        return repos.repo_init(self.ctx.conn, self.ctx.opts.topdir, tag, task_id=task_id,
+                               event=event, opts=opts)
+
+    def repoDone(self, repo_id, data, expire=False, repo_json_updates=None):
+        """HostExports.repoDone (repos.repo_done): the uploaded repodata moved
+        in, the repo READY (or EXPIRED with expire) and maybe the latest."""
+        self._host()
+        self.ctx.dirty = True
+        repos.repo_done(self.ctx.conn, self.ctx.opts.topdir, repo_id, data, expire=expire,
+                        repo_json_updates=repo_json_updates)
+
     # -- tagging and policies (HostExports; tests/hub/tagging.py, policy.py) --
 
     def tagBuild(self, task_id, tag, build, force=False, fromtag=None):
@@ -737,7 +791,7 @@ class HostExports:
         policy_data = {"tag": tag, "build": binfo, "fromtag": fromtag, "user_id": user_id,
                        "operation": "tag" if fromtag is None else "move"}
         self._assert_policy("tag", policy_data, force=force)
-        entry = tagging.read_package_list(conn, tag_id=tag_id, pkg=pkg_id,
+        entry = tagging.read_package_list(conn, tag_id=tag_id, pkg=pkg_id, inherit=True,
                                           with_owners=False).get(pkg_id)
         # the error texts name the tag as the caller gave it (an id or a name)
         pkg_error = None
@@ -1008,6 +1062,35 @@ class RootExports:
         return repos.old_get_repo(self.ctx.conn, tag, repo_state=state, event=event, dist=dist,
                                   min_event=min_event)
 
+    def newRepo(self, tag, event=None, src=False, debuginfo=False, separate_src=False):
+        """RootExports.newRepo (koji regen-repo --make-task): a newRepo task id."""
+        return new_repo(self.ctx, tag, event=event, src=src, debuginfo=debuginfo,
+                        separate_src=separate_src)
+
+    def getInheritanceData(self, tag, event=None):
+        """RootExports.getInheritanceData: the tag's parent links."""
+        tag_id = builds.lookup_name(self.ctx.conn, "tags", tag, strict=True)["id"]
+        return builds.read_inheritance_data(self.ctx.conn, tag_id, event)
+
+    def getFullInheritance(self, tag, event=None, reverse=False, **kwargs):
+        """RootExports.getFullInheritance: readFullInheritance (an int tag is not
+        looked up); the removed stops/jumps options are refused when set."""
+        for key, value in kwargs.items():
+            if key not in ("stops", "jumps"):
+                raise koji.ParameterError("getFullInheritance() got an unexpected keyword"
+                                          f" argument '{key}'")
+            if value:
+                raise koji.ParameterError(f"{key} option has been removed since 1.26")
+        if not isinstance(tag, int):
+            tag = builds.lookup_name(self.ctx.conn, "tags", tag, strict=True)["id"]
+        return builds.read_full_inheritance(self.ctx.conn, tag, event, reverse)
+
+    def getTagGroups(self, tag, event=None, inherit=True, incl_pkgs=True,  # noqa: PLR0917
+                     incl_reqs=True, incl_blocked=False):
+        """RootExports.getTagGroups = kojihub.readTagGroups."""
+        return tagging.read_tag_groups(self.ctx.conn, tag, event, inherit, incl_pkgs, incl_reqs,
+                                       incl_blocked)
+
     def evalPolicy(self, name, data):
         """RootExports.evalPolicy = kojihub.eval_policy."""
         return eval_policy(self.ctx, name, data)
@@ -1103,6 +1186,10 @@ class RepoExports:
 
     def checkRequest(self, req_id):
         return repos.check_repo_request(self.ctx.conn, req_id)
+
+    def checkQueue(self):
+        """[kojira] the queued requests get their newRepo tasks."""
+        check_repo_queue(self.ctx)
 
 
 def registry(ctx: Context) -> dict:

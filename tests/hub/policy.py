@@ -28,7 +28,7 @@ from typing import Any, Optional
 import koji
 import koji.policy
 
-from tests.hub import builds
+from tests.hub import builds, state
 
 # kojixmlrpc._default_policies (1.34-1.36): the rules a hub has for these
 # policies when hub.conf does not set them
@@ -129,10 +129,8 @@ def get_user(conn: sqlite3.Connection, info: Any,  # noqa: PLR0912
 
 
 def user_perms(conn: sqlite3.Connection, user_id: int) -> list:
-    """auth.get_user_perms: the permissions granted to the user.  The emulator
-    records one, admin (the users.admin column)."""
-    row = conn.execute("SELECT admin FROM users WHERE id = ?", (user_id,)).fetchone()
-    return ["admin"] if row is not None and row["admin"] else []
+    """auth.get_user_perms: the permissions granted to the user (state.user_perms)."""
+    return state.user_perms(conn, user_id)
 
 
 def policy_get_user(data: dict) -> Optional[dict]:

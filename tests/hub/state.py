@@ -338,6 +338,65 @@ CREATE TABLE IF NOT EXISTS policies (
     name TEXT PRIMARY KEY,
     rules TEXT NOT NULL
 );
+-- Tag inheritance and tag groups (builds.py read_full_inheritance, tagging.py
+-- read_tag_groups), versioned as Koji's tables are.
+CREATE TABLE IF NOT EXISTS tag_inheritance (  -- Koji: tag_inheritance (versioned)
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    parent_id INTEGER NOT NULL REFERENCES tags(id),
+    priority INTEGER NOT NULL,
+    maxdepth INTEGER,
+    intransitive INTEGER NOT NULL DEFAULT 0,
+    noconfig INTEGER NOT NULL DEFAULT 0,
+    pkg_filter TEXT,
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id)
+);
+CREATE TABLE IF NOT EXISTS groups (           -- Koji: groups
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS group_config (     -- Koji: group_config (versioned)
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    blocked INTEGER NOT NULL DEFAULT 0,
+    exported INTEGER NOT NULL DEFAULT 1,
+    display_name TEXT NOT NULL,
+    is_default INTEGER,
+    uservisible INTEGER NOT NULL DEFAULT 1,
+    description TEXT,
+    langonly TEXT,
+    biarchonly INTEGER NOT NULL DEFAULT 0,
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id)
+);
+CREATE TABLE IF NOT EXISTS group_package_listing ( -- Koji: group_package_listing (versioned)
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    package TEXT NOT NULL,
+    blocked INTEGER NOT NULL DEFAULT 0,
+    type TEXT NOT NULL,
+    basearchonly INTEGER,
+    requires TEXT,
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id)
+);
+CREATE TABLE IF NOT EXISTS group_req_listing ( -- Koji: group_req_listing (versioned)
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    tag_id INTEGER NOT NULL REFERENCES tags(id),
+    req_id INTEGER NOT NULL REFERENCES groups(id),
+    blocked INTEGER NOT NULL DEFAULT 0,
+    type TEXT NOT NULL,
+    is_metapkg INTEGER NOT NULL DEFAULT 0,
+    create_event INTEGER NOT NULL REFERENCES events(id),
+    revoke_event INTEGER REFERENCES events(id)
+);
+-- Permissions other than admin (users.admin), granted by a test
+-- (HubAdmin.grant_permission): Koji's user_perms, without versions.
+CREATE TABLE IF NOT EXISTS user_perms (
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    perm TEXT NOT NULL,
+    PRIMARY KEY (user_id, perm)
+);
 CREATE TABLE IF NOT EXISTS repo_queue (       -- Koji: repo_queue (1.35+, repo.request)
     id INTEGER PRIMARY KEY,
     create_ts REAL NOT NULL,
@@ -607,6 +666,19 @@ def cancel_children(conn: sqlite3.Connection, task_id: int) -> None:
     for child in conn.execute("SELECT id FROM tasks WHERE parent = ? ORDER BY id",
                               (task_id,)).fetchall():
         cancel_task(conn, child["id"], recurse=True)
+
+
+def user_perms(conn: sqlite3.Connection, user_id: Optional[int]) -> list:
+    """auth.get_user_perms: the user's permission names (admin from users.admin,
+    the others from user_perms); no user groups here."""
+    if user_id is None:
+        return []
+    row = conn.execute("SELECT admin FROM users WHERE id = ?", (user_id,)).fetchone()
+    perms = ["admin"] if row is not None and row["admin"] else []
+    perms += [r["perm"] for r in conn.execute(
+        "SELECT perm FROM user_perms WHERE user_id = ? ORDER BY perm", (user_id,))
+        if r["perm"] != "admin"]
+    return perms
 
 
 def channel_by_name(conn: sqlite3.Connection, name: str) -> Optional[sqlite3.Row]:
