@@ -103,3 +103,19 @@ def containers_of(task_id: int) -> list[str]:
 def unit_property(task_id: int, name: str) -> str:
     return sh("systemctl", "show", f"adjutant-task-{task_id}.service", "-p", name,
               "--value").stdout.strip()  # fmt: skip
+
+
+# An address of the test host's own (on its lo, in its own network namespace):
+# the daemon and a build's containers both reach the hub there, as builders
+# reach a real hub by its name.
+TOPURL_ADDRESS = "10.77.0.1"
+
+
+@pytest.fixture
+def test_address() -> Iterator[str]:
+    """TOPURL_ADDRESS on the test host's lo while the test runs."""
+    sh("ip", "address", "add", f"{TOPURL_ADDRESS}/32", "dev", "lo")
+    try:
+        yield TOPURL_ADDRESS
+    finally:
+        sh("ip", "address", "del", f"{TOPURL_ADDRESS}/32", "dev", "lo")

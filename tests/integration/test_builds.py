@@ -152,22 +152,6 @@ def test_a_second_build_starts_from_the_cached_buildroot(site: Site):
     assert "installing the buildroot group" not in state_log
 
 
-# An address of the test host's own (on its lo, in its own network namespace):
-# the daemon and a build's containers both reach the hub there, as builders
-# reach a real hub by its name.
-TOPURL_ADDRESS = "10.77.0.1"
-
-
-@pytest.fixture
-def test_address() -> Iterator[str]:
-    """TOPURL_ADDRESS on the test host's lo while the test runs."""
-    sh("ip", "address", "add", f"{TOPURL_ADDRESS}/32", "dev", "lo")
-    try:
-        yield TOPURL_ADDRESS
-    finally:
-        sh("ip", "address", "del", f"{TOPURL_ADDRESS}/32", "dev", "lo")
-
-
 @contextlib.contextmanager
 def daemon_over_topurl(site: Site, address: str, name: str, **changes: object) -> Iterator[str]:
     """The site's daemon with topdir not mounted (an empty directory): the

@@ -1,0 +1,208 @@
+"""Repo regeneration with adjutant as the only builder: newRepo and its
+createrepo subtasks (createrepo_c, mergerepo_c in containers), taken by
+adjutant's daemon from the hub emulator, as kojid's NewRepoTask and
+CreaterepoTask run them; a later build installs from the repo they made."""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import functools
+import gzip
+import http.server
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import koji
+import pytest
+
+from tests.integration.build_site import Site
+from tests.integration.daemon_support import HOST, wait_for
+from tests.integration.rpmrepo import Package, rpmbuild
+
+pytestmark = pytest.mark.integration
+
+REPO_TAG = "adj-repos"
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    from tests.conftest import require
+    from tests.integration.conftest import in_test_host
+
+    require(in_test_host(), "needs the test host")
+    with tempfile.TemporaryDirectory(prefix="adjutant-repos-") as tmp:
+        site = Site(Path(tmp))
+        try:
+            admin = site.admin
+            # the createrepo channel, where newRepo and createrepo tasks go
+            admin.set_host(HOST, channels=("default", "createrepo"))
+            admin.add_tag(REPO_TAG, arches=("x86_64",), extra={"rpm.macro.dist": ".adjr"})
+            for group, packages in site.groups.items():
+                admin.add_group(REPO_TAG, group, packages)
+            # the distribution's builds, tagged as a site's base tag has them
+            for srpm in site.distro.srpms:
+                nvr = srpm.name[:-len(".src.rpm")]
+                admin.add_package(REPO_TAG, nvr.rsplit("-", 2)[0])
+                admin.tag_build(REPO_TAG, nvr)
+            yield site
+        finally:
+            site.close()
+
+
+def nvr_of(srpm: Path) -> str:
+    return srpm.name[:-len(".src.rpm")]
+
+
+def primary_names(repodata: Path) -> list[str]:
+    """The package names of a repodata: its primary database, made by
+    sqliterepo_c in a copy when the repodata has none (mergerepo_c's; the
+    XML is zstd, which Python's stdlib cannot read)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "repodata"
+        shutil.copytree(repodata, copy)
+        if not list(copy.glob("*-primary.sqlite.bz2")):
+            subprocess.run(["sqliterepo_c", "--quiet", "--compress-type", "bz2", tmp],
+                           check=True)  # fmt: skip
+        [database] = copy.glob("*-primary.sqlite.bz2")
+        plain = Path(tmp) / "primary.sqlite"
+        plain.write_bytes(bz2.decompress(database.read_bytes()))
+        with contextlib.closing(sqlite3.connect(plain)) as conn:
+            return sorted({row[0] for row in conn.execute("SELECT name FROM packages")})
+
+
+def children(site: Site, task_id: int) -> dict[str, dict]:
+    return {t["label"]: t for t in site.admin.tasks(parent=task_id)}
+
+
+def regen(site: Site, **opts) -> tuple[int, dict]:
+    """A newRepo task of the tag, run to its end: (repo id, its createrepo task)."""
+    task_id = site.admin.new_repo_task(REPO_TAG, **opts)
+    assert site.wait_done(task_id, TIMEOUT) == "CLOSED", site.result(task_id)
+    repo_id, event_id = site.result(task_id)
+    assert site.admin.repo(repo_id)["create_event"] == event_id
+    subtasks = children(site, task_id)
+    assert set(subtasks) == {"x86_64"}
+    return repo_id, subtasks["x86_64"]
+
+
+def test_new_repo_makes_the_tags_repodata_with_createrepo_per_arch(site: Site):
+    repo_id, createrepo = regen(site)
+    assert site.admin.repo(repo_id)["state"] == koji.REPO_READY
+    assert site.admin.latest_repo(REPO_TAG) == repo_id
+    assert createrepo["method"] == "createrepo"
+    assert createrepo["arch"] == "noarch"
+    assert createrepo["channel_id"] == site.admin._channel_id("createrepo")
+    assert createrepo["state_name"] == "CLOSED"
+    repodata = site.admin.repo_dir(REPO_TAG, repo_id, "x86_64") / "repodata"
+    assert (repodata / "repomd.xml").is_file()
+    expected = sorted({rpm.name.rsplit("-", 2)[0] for rpm in site.distro.rpms})
+    assert primary_names(repodata) == expected
+    # the groups went in: dnf reads comps from the repodata
+    assert "<data type=\"group\">" in (repodata / "repomd.xml").read_text()
+    # createrepo's log reached the hub
+    log = site.upload(createrepo["id"], "createrepo.log").read_text()
+    assert "createrepo_c" in log or "Pool started" in log, log[-2000:]
+
+
+def test_a_regen_updates_the_old_repodata_and_a_build_installs_from_it(site: Site):
+    first, _ = regen(site)
+    # libgreet (libgreet-devel) into the tag: hello-docs BuildRequires it
+    [libgreet] = [p for p in site.packages.repo_srpms if p.name.startswith("libgreet-")]
+    site.admin.add_package(REPO_TAG, "libgreet")
+    site.admin.tag_build(REPO_TAG, nvr_of(libgreet))
+    second, createrepo = regen(site)
+    assert second != first
+    assert site.admin.latest_repo(REPO_TAG) == second
+    request = site.admin.task(createrepo["id"])["request"]
+    assert list(request[:2]) == [second, "x86_64"]
+    assert request[2]["id"] == first  # the old repo, for --update
+    # createrepo_c --update read the old repodata and took its packages from it
+    log = site.upload(createrepo["id"], "createrepo.log").read_text()
+    assert "Loaded information about 122 packages" in log, log[-3000:]
+    assert "CACHE HIT bash-" in log
+    repodata = site.admin.repo_dir(REPO_TAG, second, "x86_64") / "repodata"
+    assert {"libgreet", "libgreet-devel"} <= set(primary_names(repodata))
+
+    task_id = site.admin.create_task("buildArch", [
+        f"srpms/{site.srpm_of('hello-docs')}", REPO_TAG, "x86_64", False,
+        {"repo_id": second}], arch="x86_64")  # fmt: skip
+    assert site.wait_done(task_id, TIMEOUT) == "CLOSED", site.result(task_id)
+    brootid = site.result(task_id)["brootid"]
+    installed = {r["name"] for r in site.admin.buildroot_rpms(brootid)}
+    assert "libgreet-devel" in installed
+
+
+@contextlib.contextmanager
+def served_repo(directory: Path, rpms: list[Path], address: str) -> Iterator[str]:
+    """A yum repo of `rpms` over HTTP on the test host's address; yields its
+    URL with $arch for the arch directory, as Koji's external repos have it."""
+    arch_dir = directory / "x86_64"
+    arch_dir.mkdir(parents=True)
+    for rpm in rpms:
+        shutil.copy(rpm, arch_dir / rpm.name)
+    subprocess.run(["createrepo_c", "-q", str(arch_dir)], check=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer((address, 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{address}:{server.server_address[1]}/$arch/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_tag_with_an_external_repo_is_merged(site: Site, test_address: str):
+    """An inheriting tag (the parent's builds and groups) with an external
+    repo: createrepo, then mergerepo_c --koji with the external repo's URL."""
+    [extra] = [p for p in rpmbuild(Package(name="from-outside").spec(), site.tmp / "outside")
+               if p.name.endswith(".noarch.rpm")]  # fmt: skip
+    tag = "adj-repos-ext"
+    site.admin.add_tag(tag, arches=("x86_64",))
+    site.admin.add_tag_inheritance(tag, REPO_TAG)
+    with served_repo(site.tmp / "outside-www", [extra], test_address) as url:
+        site.admin.add_external_repo("outside", url)
+        site.admin.add_tag_external_repo(tag, "outside", 5)
+        task_id = site.admin.new_repo_task(tag)
+        assert site.wait_done(task_id, TIMEOUT) == "CLOSED", site.result(task_id)
+    repo_id = site.result(task_id)[0]
+    [createrepo] = site.admin.tasks(parent=task_id)
+    repodata = site.admin.repo_dir(tag, repo_id, "x86_64") / "repodata"
+    names = primary_names(repodata)
+    assert "from-outside" in names
+    assert "bash" in names  # the parent tag's
+    [origins_file] = repodata.glob("*pkgorigins.gz")
+    origins = gzip.decompress(origins_file.read_bytes()).decode()
+    external = url.replace("$arch", "x86_64")
+    assert re.search(rf"^from-outside-1\.0-1\S*\.noarch\s+{re.escape(external)}", origins,
+                     re.M), origins  # fmt: skip
+    assert site.upload(createrepo["id"], "mergerepos.log").is_file()
+
+
+def test_a_host_without_the_repos_directory_refuses_new_repo(site: Site):
+    """kojid's NewRepoTask: no <topdir>/repos (no /mnt/koji mount) refuses, so
+    another host takes it."""
+    elsewhere = site.tmp / "no-koji-here"
+    elsewhere.mkdir()
+    site.daemon.stop()
+    site.write_config(topdir=elsewhere)
+    site.daemon.start()
+    task_id = site.admin.new_repo_task(REPO_TAG)
+    try:
+        wait_for(lambda: site.admin.refusals(task_id), 120, "the newRepo task to be refused")
+        [refusal] = site.admin.refusals(task_id)
+        assert refusal["msg"] == f"No access to repos dir {elsewhere / 'repos'}"
+        assert refusal["host_name"] == HOST
+        assert site.state(task_id) == "FREE"
+    finally:
+        site.admin.cancel(task_id)
+        site.daemon.stop()
+        site.write_config()
+        site.daemon.start()
