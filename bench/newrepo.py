@@ -40,16 +40,18 @@ from tests.integration.daemon_support import HOST, PASSWORD, Daemon, wait_for, w
 from tests.integration.rpmrepo import Package, rpmbuild
 
 
-def many_packages_spec(count: int) -> str:
-    """One source package with `count` noarch subpackages, a file each."""
+def many_packages_spec(count: int, file_kib: int = 0) -> str:
+    """One source package with `count` noarch subpackages, a file each (of
+    `file_kib` KiB of random bytes, or a line)."""
     parts = ["Name: bench-many\nVersion: 1\nRelease: 1\nSummary: many\nLicense: MIT\n"
              "BuildArch: noarch\n%description\nmany\n"]
     install = ["%install\nmkdir -p %{buildroot}/usr/share/bench-many\n"
                "for i in $(seq -w 1 " + str(count) + "); do "
-               "echo \"$i\" > %{buildroot}/usr/share/bench-many/file-$i; done\n"]
+               + (f"head -c {file_kib}K /dev/urandom" if file_kib else "echo \"$i\"")
+               + " > %{buildroot}/usr/share/bench-many/file-$i; done\n"]
     width = len(str(count))
     for index in range(1, count + 1):
-        name = f"bench-pkg-{index:0{width}d}"
+        name = f"bench-many-pkg-{index:0{width}d}"
         parts.append(f"%package -n {name}\nSummary: {name}\n%description -n {name}\n{name}\n"
                      f"%files -n {name}\n/usr/share/bench-many/file-{index:0{width}d}\n")
     return "".join(parts) + "".join(install) + "%files\n"
@@ -84,7 +86,7 @@ def median(values: list[float]) -> str:
     return f"{statistics.median(values):6.2f} s (min {min(values):.2f}, max {max(values):.2f})"
 
 
-def main(runs: int, count: int) -> None:
+def main(runs: int, count: int, file_kib: int) -> None:
     with tempfile.TemporaryDirectory(prefix="adjutant-bench-repo-") as tmp_name:
         tmp = Path(tmp_name)
         topdir = tmp / "koji"
@@ -93,7 +95,7 @@ def main(runs: int, count: int) -> None:
         admin.add_host(HOST, capacity=20.0, password=PASSWORD,
                        channels=("default", "createrepo"))  # fmt: skip
         started = time.perf_counter()
-        built = rpmbuild(many_packages_spec(count), tmp / "rpms")
+        built = rpmbuild(many_packages_spec(count, file_kib), tmp / "rpms")
         extra = rpmbuild(Package(name="bench-extra").spec(), tmp / "rpms")
         [extra_srpm] = [p for p in extra if p.name.endswith(".src.rpm")]
         for path in sorted([*built, *extra], key=lambda p: not p.name.endswith(".src.rpm")):
@@ -110,7 +112,7 @@ def main(runs: int, count: int) -> None:
                 for run in range(runs):
                     tag = f"bench-repo-{run}"
                     admin.add_tag(tag, arches=("x86_64",))
-                    admin.add_group(tag, "build", [f"bench-pkg-{1:0{len(str(count))}d}"])
+                    admin.add_group(tag, "build", [f"bench-many-pkg-{1:0{len(str(count))}d}"])
                     for package in ("bench-many", "bench-extra"):
                         admin.add_package(tag, package)
                     admin.tag_build(tag, "bench-many-1-1")
@@ -142,7 +144,7 @@ def main(runs: int, count: int) -> None:
             finally:
                 daemon.stop()
 
-    print(f"\n{count} packages in the tag; runs: {runs}")
+    print(f"\n{count} packages in the tag ({file_kib} KiB files); runs: {runs}")
     for kind in ("full", "update"):
         print(f"{kind:6} createrepo subtask (openTask -> closeTask): "
               f"{median(results[f'{kind} createrepo'])}")  # fmt: skip
@@ -159,5 +161,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--packages", type=int, default=2000)
+    parser.add_argument("--file-kib", type=int, default=0,
+                        help="each package's file size (default: one line)")
     arguments = parser.parse_args()
-    main(arguments.runs, arguments.packages)
+    main(arguments.runs, arguments.packages, arguments.file_kib)

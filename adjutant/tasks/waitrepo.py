@@ -35,9 +35,15 @@ class WaitrepoHandler(TaskHandler):
         wanted = [koji.parse_NVR(nvr) for nvr in nvrs or []]
         started = float(await ctx.memo.once("waitrepo:started", self._now))
         while True:
-            repo = (await hub.call("repo.request", info["id"], min_event=min_event)).get("repo")
-            if repo and await self._has_builds(info["id"], repo, wanted):
-                return dict(repo)
+            # koji.util.RepoWatcher: no repo is asked for before the builds are
+            # tagged, and then one newer than the tag's last change
+            if not wanted or await self._has_builds(info["id"], None, wanted):
+                if wanted and min_event is None:
+                    min_event = await hub.call("tagLastChangeEvent", info["id"])
+                repo = (await hub.call("repo.request", info["id"],
+                                       min_event=min_event)).get("repo")  # fmt: skip
+                if repo and await self._has_builds(info["id"], repo["create_event"], wanted):
+                    return dict(repo)
             if time.time() - started > TIMEOUT:
                 what = (f"{', '.join(nvrs or [])} to appear in the {info['name']} repo"
                         if wanted else f"a new {info['name']} repo")
@@ -48,11 +54,11 @@ class WaitrepoHandler(TaskHandler):
     async def _now(self) -> float:
         return time.time()
 
-    async def _has_builds(self, tag_id: int, repo: dict[str, Any],
+    async def _has_builds(self, tag_id: int, event: Optional[int],
                           wanted: list[dict[str, Any]]) -> bool:  # fmt: skip
-        """Whether every wanted build is tagged as of the repo's event."""
+        """Whether every wanted build is tagged as of `event` (None: now)."""
         for build in wanted:
-            tagged = await self.ctx.hub.call("listTagged", tag_id, event=repo["create_event"],
+            tagged = await self.ctx.hub.call("listTagged", tag_id, event=event,
                                              package=build["name"], inherit=True)  # fmt: skip
             nvrs = {(b["name"], b["version"], b["release"]) for b in tagged}
             if (build["name"], build["version"], build["release"]) not in nvrs:

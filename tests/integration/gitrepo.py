@@ -16,14 +16,15 @@ NAME = "pkgfromgit"
 
 
 @contextlib.contextmanager
-def served_git_package(tmp_path: Path, name: str = NAME) -> Iterator[str]:
+def served_git_package(tmp_path: Path, name: str = NAME,
+                       build_requires: tuple[str, ...] = ()) -> Iterator[str]:  # fmt: skip
     """Serve a git repository of the package `name` (its Source0 made by its
     `make sources`); yields its SCM URL (…#main)."""
     work = tmp_path / f"{name}-git"
     work.mkdir()
     (work / f"{name}.spec").write_text(
         # Source0 comes from the source command (make sources), not from git
-        Package(name=name, extra="Source0: fetched.txt",
+        Package(name=name, extra="Source0: fetched.txt", build_requires=build_requires,
                 prep="grep -q fetched %{SOURCE0}").spec())
     (work / "Makefile").write_text("sources:\n\techo fetched > fetched.txt\n")
 
