@@ -133,8 +133,8 @@ class BuildHandler(TaskHandler):
         build_id: Optional[int] = None
         if not scratch:
             data = self.build_data(header, opts)
-            build_id = int(await memo.once("build:build_id", lambda: hub.call(
-                "host.initBuild", data)))  # fmt: skip
+            build_id = int(await memo.once_checked("build:build_id", lambda: hub.call(
+                "host.initBuild", data), lambda: self.initiated(data)))  # fmt: skip
         failany = bool(opts.get("fail_fast")) or not ctx.config.build_arch_can_fail
         try:
             built, rpms, brmap, logs = await self.run_builds(
@@ -157,6 +157,17 @@ class BuildHandler(TaskHandler):
             params = [where.dest_tag, build_id, False, None, True]
             tag_task = await ctx.subtask("tagBuild", params, label="tag", arch="noarch")
             await ctx.wait([tag_task])
+
+    async def initiated(self, data: dict[str, Any]) -> Optional[int]:
+        """The build's id, if an earlier run's initBuild reached the hub (which
+        refuses a second: "Build already exists"), else None."""
+        import koji
+
+        info = await self.ctx.hub.call("getBuild", {k: data[k] for k in
+                                                    ("name", "version", "release")})  # fmt: skip
+        mine = (info and info.get("task_id") == self.ctx.task_id
+                and info["state"] == koji.BUILD_STATES["BUILDING"])  # fmt: skip
+        return int(info["id"]) if mine else None
 
     async def completed(self, build_id: Optional[int]) -> Optional[dict[str, Any]]:
         """The build, if an earlier run's completeBuild reached the hub (which

@@ -16,6 +16,12 @@ fails with "Invalid method: X" (logged in the call log).
     tests/hub/repos.py       repos: repo.request/checkRequest/checkQueue, newRepo,
                              host.repoInit/repoDone, getRepo; the repo directory
     tests/hub/scheduler.py   the task scheduler (host.getTasks)
+    tests/hub/notify.py      build and tag notifications (buildNotification and
+                             tagNotification tasks, recipients, opt-outs), cancelBuild
+    tests/hub/readcalls.py   getUser, listTaskOutput, getChangelogEntries, listBuilds,
+                             listHosts, getLatestBuilds
+    tests/hub/rpmheader.py   rpm header fields (koji.RawHeader without rpm's bindings)
+    tests/hub/rpmfile.py     tiny rpm files written in Python, for the tests
     tests/hub/server.py      the HTTP(S) server and dispatcher
     tests/hub/admin.py       HubAdmin (the tests' side) and HubProcess (the subprocess)
     tests/hub/tls.py         make_tls: a CA, a server and a client certificate

@@ -34,6 +34,17 @@ policy.py, repos.py):
         ...  # the builder: host.tagBuild, host.tagNotification, host.assertPolicy, repo.request
         admin.tagged("f40"), admin.tag_notifications(), admin.repo_requests("f40")
 
+Notifications (tests/hub/notify.py): off, as the emulator's hub.conf has
+DisableNotifications; a test turns them on, subscribes users and opts them
+out, then finds the buildNotification / tagNotification tasks the hub made:
+
+        admin.set_hub_options(DisableNotifications=False, EmailDomain="example.com")
+        admin.add_notification("carol", package="alpha", tag="f40", success_only=True)
+        admin.block_notification("bob", package="alpha")
+        ...  # the builder: host.completeBuild / failBuild / tagNotification
+        admin.tasks(method="buildNotification")[0]["request"]
+        # [recipients, build, target, weburl]
+
 Repos made by tasks (tests/hub/repos.py): inheritance, groups and rpm rows
 give a tag its content, newRepo or kojira's queue check make the task, the
 builder's host.repoInit / host.repoDone make the repo:
@@ -65,7 +76,7 @@ from typing import Any, Optional, Union
 
 import koji
 
-from tests.hub import builds, exports, policy, repos, state, tagging
+from tests.hub import builds, exports, notify, policy, repos, state, tagging
 from tests.hub import state as state_mod
 from tests.hub.context import Context, Environ, HubOptions
 from tests.hub.tls import TLSPaths
@@ -381,6 +392,52 @@ class BuildsAdmin:
             rows.append(row)
         return rows
 
+    # -- notifications (tests/hub/notify.py) -----------------------------------
+
+    def set_hub_options(self, **opts: Any) -> None:
+        """hub.conf options the notifications read, taking effect at the next
+        call: DisableNotifications (the emulator's default: True),
+        NotifyOnSuccess (True), EmailDomain ("koji.example"), KojiWebURL
+        ("http://koji.example/koji")."""
+        with self._tx():
+            notify.set_hub_options(self.conn, **opts)
+
+    def hub_options(self) -> dict:
+        return notify.hub_options(self.conn)
+
+    def add_notification(self, user: Any, package: Any = None, tag: Any = None,
+                         success_only: bool = False, *, email: Optional[str] = None) -> int:
+        """createNotification (as an admin): the user is notified of builds of
+        the package (None: every package) into the tag (None: every tag),
+        only of successful ones with success_only; the email is
+        user@EmailDomain at this time, unless given.  Returns its id."""
+        with self._tx():
+            return notify.create_notification(self.conn, user, package, tag, success_only,
+                                              email=email)
+
+    def block_notification(self, user: Any, package: Any = None, tag: Any = None) -> int:
+        """createNotificationBlock (as an admin): the user opts out of
+        notifications for the package (None: all) and the tag (None: all),
+        whether subscribed, the build's owner or the package's owner."""
+        with self._tx():
+            return notify.create_notification_block(self.conn, user, package, tag)
+
+    def notification_recipients(self, build: Any, tag: Any, build_state: str) -> list:
+        """kojihub.get_notification_recipients(build, tag_id, state) as the
+        hub would compute it now (tag: a name or id, or None)."""
+        binfo = builds.get_build(self.conn, build, strict=True) if build is not None else None
+        tag_id = self._tag_row(tag)["id"] if tag is not None else None
+        return notify.notification_recipients(self.conn, binfo, tag_id,
+                                              koji.BUILD_STATES[build_state])
+
+    def cancel_build(self, build: Any) -> bool:
+        """cancelBuild as kojiadmin (kojihub.cancel_build): a BUILDING build
+        CANCELED, its notification made, its task group canceled."""
+        with self._tx():
+            ctx = self._hub_context(need_topdir=False)
+            binfo = builds.get_build(self.conn, build, strict=True)
+            return notify.cancel_build(ctx, binfo["id"])
+
     def set_policy(self, name: str, action: Optional[str]) -> None:
         """hub.conf [policy] name = ...: "allow" or "deny [reason]" for all
         (all :: allow / all :: deny ...), rules text (lines with "::"), or
@@ -557,9 +614,13 @@ class BuildsAdmin:
         with self._tx():
             exports.check_repo_queue(self._hub_context())
 
-    def _hub_context(self) -> Context:
+    def _hub_context(self, need_topdir: bool = True) -> Context:
         """A call's context for hub code run here, as kojiadmin."""
-        opts = HubOptions(db=self.db_path, topdir=str(self.topdir))
+        if need_topdir or self._topdir is not None or state.get_sys(self.conn, "topdir"):
+            topdir = str(self.topdir)
+        else:
+            topdir = ""  # (canceling needs none, and may come before the server ran)
+        opts = HubOptions(db=self.db_path, topdir=topdir)
         ctx = Context(conn=self.conn, opts=opts,
                       environ=Environ(remote_addr="127.0.0.1", path="/kojihub"))
         ctx.session = _AdminSession(self.conn, self._admin_id())  # type: ignore[assignment]
@@ -665,11 +726,15 @@ class HubAdmin(BuildsAdmin):
 
     # -- users, channels, hosts ---------------------------------------------
 
-    def add_user(self, name: str, password: Optional[str] = None, admin: bool = False) -> int:
+    def add_user(self, name: str, password: Optional[str] = None, admin: bool = False, *,
+                 usertype: str = "NORMAL", status: str = "NORMAL") -> int:
+        """A user (usertype NORMAL, HOST or GROUP; status NORMAL or BLOCKED, as
+        koji.USERTYPES / koji.USER_STATUS name them)."""
         with self._tx():
             cur = self.conn.execute(
-                "INSERT INTO users (name, password, usertype, admin) VALUES (?, ?, ?, ?)",
-                (name, password, state.USER_NORMAL, int(admin)))
+                "INSERT INTO users (name, password, usertype, status, admin) VALUES (?,?,?,?,?)",
+                (name, password, koji.USERTYPES[usertype], koji.USER_STATUS[status],
+                 int(admin)))
         return int(cur.lastrowid)
 
     def add_channel(self, name: str, enabled: bool = True) -> int:
@@ -796,10 +861,11 @@ class HubAdmin(BuildsAdmin):
             return state.free_task(self.conn, task_id)
 
     def cancel(self, task_id: int) -> bool:
-        """cancelTask (kojihub Task.cancel): CANCELED with its unfinished children;
+        """cancelTask as kojiadmin (kojihub Task.cancel): CANCELED with its unfinished
+        children, and their BUILDING builds canceled (with their notifications);
         False if the task had already closed or failed."""
         with self._tx():
-            return state.cancel_task(self.conn, task_id, recurse=True)
+            return notify.cancel_task(self._hub_context(need_topdir=False), task_id)
 
     def mangle(self, method: str, answer: Any, times: int = 1) -> None:
         """Fault injection (not Koji): the next `times` answers to `method` are

@@ -20,9 +20,8 @@ in tests/hub/tagging.py.
 
 Not modelled (and refused where a caller could ask for it): draft builds,
 signatures (rpmsigs), volumes other than DEFAULT, content generators,
-archives (maven/win/image), notifications (hub.conf DisableNotifications =
-True: completeBuild/failBuild make no buildNotification task, and
-host.tagNotification no tagNotification task).
+archives (maven/win/image).  Build and tag notifications are in
+tests/hub/notify.py.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from typing import Any, Optional
 
 import koji
 
-from tests.hub import state
+from tests.hub import rpmheader, state
 
 REPO_OPTS_DEFAULT = {"src": False, "debuginfo": False, "separate_src": False, "maven": False}
 
@@ -672,6 +671,9 @@ def get_build(conn: sqlite3.Connection, build_info, strict=False) -> Optional[di
         "completion_ts": row["completion_ts"], "owner_id": row["owner"],
         "owner_name": row["owner_name"], "cg_id": None, "source": row["source"],
         "extra": _json(row["extra"]), "cg_name": None,
+        # draft promotion (1.34+): no drafts here, so never promoted
+        "promotion_time": None, "promotion_ts": None, "promoter_id": None,
+        "promoter_name": None,
     }
 
 
@@ -754,7 +756,16 @@ def recycle_build(conn: sqlite3.Connection, old: dict, data: dict) -> None:
 def read_rpm(path: str) -> dict:
     """The header fields kojihub.import_rpm reads (koji.get_header_fields), with the
     rpm module: name, version, release, epoch, arch ('src' for a source rpm),
-    sourcepackage, buildtime, sourcerpm, and payloadhash (hex SIGMD5)."""
+    sourcepackage, buildtime, sourcerpm, and payloadhash (hex SIGMD5).
+    Without rpm's bindings, koji.RawHeader reads them (rpmheader.py)."""
+    if not rpmheader.have_rpm():
+        fields = rpmheader.raw_header_fields(path, ["name", "version", "release", "epoch",
+                                                    "arch", "sourcepackage", "buildtime",
+                                                    "sourcerpm", "sigmd5"])
+        source = 1 if fields["sourcepackage"] else None
+        sigmd5 = fields.pop("sigmd5")
+        return dict(fields, arch="src" if source else fields["arch"], sourcepackage=source,
+                    payloadhash=sigmd5.hex() if sigmd5 else None)
     import rpm
 
     ts = rpm.TransactionSet()

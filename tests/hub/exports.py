@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 import koji
 import koji.util
 
-from tests.hub import builds, policy, repos, scheduler, state, tagging
+from tests.hub import builds, notify, policy, readcalls, repos, scheduler, state, tagging
 from tests.hub.context import Context
 
 KOJI_API_VERSION = 1
@@ -150,12 +150,15 @@ class Task:
         return state.free_task(self.ctx.conn, self.id)
 
     def cancel(self, recurse=True) -> bool:
-        self.ctx.dirty = True
-        return state.cancel_task(self.ctx.conn, self.id, recurse=recurse)
+        """Task.cancel: the task's BUILDING builds are canceled too (notify.py)."""
+        return notify.cancel_task(self.ctx, self.id, recurse=recurse)
 
     def cancel_children(self) -> None:
-        self.ctx.dirty = True
-        state.cancel_children(self.ctx.conn, self.id)
+        notify.cancel_children(self.ctx, self.id)
+
+    def cancel_full(self, strict=True) -> None:
+        """Task.cancelFull."""
+        notify.cancel_full(self.ctx, self.id, strict=strict)
 
 
 def _task_opts(ctx: Context, opts: dict) -> None:
@@ -173,11 +176,21 @@ def _task_opts(ctx: Context, opts: dict) -> None:
         opts["arch"] = koji.parse_arches(opts["arch"], strict=True, allow_none=True)
     if "priority" in opts:
         opts["priority"] = convert_value(opts["priority"], cast=int)
-    if "assign" in opts and not isinstance(opts["assign"], int):
-        row = ctx.query_one("SELECT id FROM hosts WHERE name = ?", (str(opts["assign"]),))
-        if row is None:
-            raise koji.GenericError("No such host: {}".format(opts["assign"]))
-        opts["assign"] = row["id"]
+    if "assign" in opts:
+        # get_host(assign, strict=True) for a name; an id goes in as it is (the
+        # task's foreign key to host refuses one that does not exist)
+        if not isinstance(opts["assign"], int):
+            column, value = builds.name_or_id(opts["assign"])
+            row = ctx.query_one(f"SELECT id FROM hosts WHERE {column} = ?", (value,))
+            if row is None:
+                raise koji.GenericError("Invalid hostInfo: {}".format(opts["assign"]))
+            opts["assign"] = row["id"]
+        elif opts["assign"] and ctx.query_one("SELECT 1 FROM hosts WHERE id = ?",
+                                              (opts["assign"],)) is None:
+            raise builds.pg_error(
+                "ForeignKeyViolation", 'insert or update on table "task" violates foreign key'
+                ' constraint "task_host_id_fkey"\nDETAIL:  Key (host_id)=({}) is not present'
+                ' in table "host".'.format(opts["assign"]))
 
 
 def _task_channel(ctx: Context, opts: dict, pdata) -> int:
@@ -655,10 +668,14 @@ class HostExports:
 
     def subtask(self, method, arglist, parent, **opts):
         """A child of the host's OPEN task; an existing (parent, label) returns the same
-        id (reference §1 "Restart and shutdown": subtasks survive a restart)."""
+        id (reference §1 "Restart and shutdown": subtasks survive a restart).  No
+        owner option; assign= makes it ASSIGNED to that host (make_task), which
+        takes it whatever its channel (restartHosts)."""
         host = self._host()
         Task(self.ctx, parent).assert_host(host.id)
         opts["parent"] = parent
+        if "owner" in opts:
+            raise koji.ActionNotAllowed("The owner option is not allowed here")
         if "label" in opts:
             row = self.ctx.query_one("SELECT id FROM tasks WHERE parent = ? AND label = ?",
                                      (parent, opts["label"]))
@@ -722,19 +739,23 @@ class HostExports:
 
     def completeBuild(self, task_id, build_id, srpm, rpms,  # noqa: PLR0917
                       brmap=None, logs=None, draft=False):
-        """kojihub.import_build from <topdir>/work; no notification task
-        (DisableNotifications)."""
+        """kojihub.import_build from <topdir>/work, then build_notification
+        (notify.py)."""
         host = self._host()
         Task(self.ctx, task_id).assert_host(host.id)
         if draft:
             raise koji.GenericError("emulator: draft builds are not supported")
-        return builds.import_build(self.ctx.conn, self.ctx.opts.topdir, srpm=srpm, rpms=rpms,
-                                   brmap=brmap, task_id=task_id, build_id=build_id, logs=logs)
+        result = builds.import_build(self.ctx.conn, self.ctx.opts.topdir, srpm=srpm, rpms=rpms,
+                                     brmap=brmap, task_id=task_id, build_id=build_id, logs=logs)
+        notify.build_notification(self.ctx, task_id, build_id)
+        return result
 
     def failBuild(self, task_id, build_id):
+        """HostExports.failBuild: FAILED, then build_notification (notify.py)."""
         host = self._host()
         Task(self.ctx, task_id).assert_host(host.id)
         builds.fail_build(self.ctx.conn, build_id)
+        notify.build_notification(self.ctx, task_id, build_id)
 
     def moveBuildToScratch(self, task_id, srpm, rpms, logs=None):
         host = self._host()
@@ -816,15 +837,18 @@ class HostExports:
 
     def tagNotification(self, is_successful, tag_id, from_id, build_id, user_id,  # noqa: PLR0917
                         ignore_success=False, failure_msg=""):
-        """HostExports.tagNotification -> kojihub.tag_notification, which returns
-        at once under DisableNotifications (no task, no checks).  The emulator
-        records the call as given (HubAdmin.tag_notifications)."""
+        """HostExports.tagNotification -> kojihub.tag_notification (notify.py):
+        a tagNotification task when there are recipients, none under
+        DisableNotifications.  The emulator also records the call as given
+        (HubAdmin.tag_notifications).  No return value, as on the hub."""
         host = self._host()
         args = (is_successful, tag_id, from_id, build_id, user_id, ignore_success, failure_msg)
         self.ctx.write(
             "INSERT INTO tag_notifications (ts, host_id, is_successful, tag_id, from_id, build_id,"
             " user_id, ignore_success, failure_msg) VALUES (?,?,?,?,?,?,?,?,?)",
             (state.now(), host.id, *(json.dumps(a, default=str) for a in args)))
+        notify.tag_notification(self.ctx, is_successful, tag_id, from_id, build_id, user_id,
+                                ignore_success, failure_msg)
 
     def _assert_policy(self, name, data, force=False, default="deny"):
         policy.assert_policy(self.ctx.conn, self.ctx.session.user_id, name, data,
@@ -894,9 +918,15 @@ class RootExports:
         if not session.logged_in:
             return None
         row = self.ctx.query_one("SELECT * FROM users WHERE id = ?", (session.user_id,))
+        # getUser's dict, the authtype, and krb_principal (the first principal or None)
         return {"id": row["id"], "name": row["name"], "status": row["status"],
                 "usertype": row["usertype"], "krb_principals": [],
-                "authtype": session.authtype}
+                "authtype": session.authtype, "krb_principal": None}
+
+    def getUser(self, userInfo=None, strict=False, krb_princs=True, groups=False):
+        """RootExports.getUser = kojihub.get_user (readcalls.py)."""
+        return readcalls.get_user(self.ctx.conn, userInfo, strict, krb_princs, groups,
+                                  session_user_id=self.ctx.session.user_id)
 
     def getSessionInfo(self, details=False, user_id=None):
         session = self.ctx.session
@@ -977,6 +1007,30 @@ class RootExports:
             raise koji.ActionNotAllowed("Cannot cancel task, not owner")
         task.cancel(recurse=recurse)
 
+    def cancelTaskFull(self, task_id, strict=True):
+        """RootExports.cancelTaskFull: admin only; Task.cancelFull."""
+        self.ctx.session.assert_perm("admin")
+        Task(self.ctx, task_id).cancel_full(strict=strict)
+
+    def cancelBuild(self, buildID, strict=False):
+        """RootExports.cancelBuild: the build's owner or an admin;
+        kojihub.cancel_build (the build's task group canceled too, and its
+        notification made).  False for no such build (unless strict) or a
+        build that is not BUILDING."""
+        self.ctx.session.assert_login()
+        build = builds.get_build(self.ctx.conn, buildID, strict=strict)
+        if build is None:
+            return False
+        if build["owner_id"] != self.ctx.session.user_id and \
+                not self.ctx.session.has_perm("admin"):
+            raise koji.ActionNotAllowed("Cannot cancel build, not owner")
+        return notify.cancel_build(self.ctx, build["id"])
+
+    def listTaskOutput(self, taskID, stat=False, all_volumes=False, strict=False):
+        """kojihub.list_task_output (readcalls.py)."""
+        return readcalls.list_task_output(self.ctx.conn, self.ctx.opts.topdir, taskID,
+                                          stat=stat, all_volumes=all_volumes, strict=strict)
+
     def cancelTaskChildren(self, task_id):
         """The owner, the host running the task (Task.verifyHost) or an admin."""
         self.ctx.session.assert_login()
@@ -1019,6 +1073,39 @@ class RootExports:
 
     def getRPM(self, rpminfo, strict=False, multi=False, build=None):
         return builds.get_rpm(self.ctx.conn, rpminfo, strict=strict, multi=multi, build=build)
+
+    def listBuilds(self, packageID=None, userID=None, taskID=None,  # noqa: PLR0917
+                   prefix=None, state=None, volumeID=None, source=None, createdBefore=None,
+                   createdAfter=None, completeBefore=None, completeAfter=None, type=None,
+                   typeInfo=None, queryOpts=None, pattern=None, cgID=None, draft=None):
+        """RootExports.listBuilds (readcalls.py)."""
+        return readcalls.list_builds(
+            self.ctx.conn, packageID=packageID, userID=userID, taskID=taskID, prefix=prefix,
+            state_=state, volumeID=volumeID, source=source, createdBefore=createdBefore,
+            createdAfter=createdAfter, completeBefore=completeBefore,
+            completeAfter=completeAfter, type=type, typeInfo=typeInfo, queryOpts=queryOpts,
+            pattern=pattern, cgID=cgID, draft=draft)
+
+    def getLatestBuilds(self, tag, event=None, package=None, type=None, draft=None):
+        """RootExports.getLatestBuilds (readcalls.py)."""
+        return readcalls.get_latest_builds(self.ctx.conn, tag, event=event, package=package,
+                                           type=type, draft=draft)
+
+    def getChangelogEntries(self, buildID=None, taskID=None, filepath=None,  # noqa: PLR0917
+                            author=None, before=None, after=None, queryOpts=None,
+                            strict=False):
+        """RootExports.getChangelogEntries (readcalls.py)."""
+        return readcalls.get_changelog_entries(
+            self.ctx.conn, self.ctx.opts.topdir, buildID=buildID, taskID=taskID,
+            filepath=filepath, author=author, before=before, after=after,
+            queryOpts=queryOpts, strict=strict)
+
+    def listHosts(self, arches=None, channelID=None, ready=None,  # noqa: PLR0917
+                  enabled=None, userID=None, queryOpts=None):
+        """RootExports.listHosts (readcalls.py)."""
+        return readcalls.list_hosts(self.ctx.conn, arches=arches, channelID=channelID,
+                                    ready=ready, enabled=enabled, userID=userID,
+                                    queryOpts=queryOpts)
 
     def listRPMs(self, buildID=None, buildrootID=None, imageID=None,  # noqa: PLR0917
                  componentBuildrootID=None, hostID=None, arches=None, queryOpts=None,

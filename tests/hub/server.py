@@ -90,7 +90,8 @@ TASK_ARG_METHODS = {
     "host.setBuildRootList": (2, "task_id"), "host.updateBuildRootList": (2, "task_id"),
     "host.completeBuild": (0, "task_id"), "host.failBuild": (0, "task_id"),
     "host.moveBuildToScratch": (0, "task_id"), "host.tagBuild": (0, "task_id"),
-    "host.repoInit": (1, "task_id"),
+    "host.repoInit": (1, "task_id"), "listTaskOutput": (0, "taskID"),
+    "cancelTaskFull": (0, "task_id"),
 }
 UPLOAD_METHODS = ("rawUpload", "uploadFile", "checkUpload")
 

@@ -18,7 +18,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import koji
 import koji.xmlrpcplus
@@ -34,6 +34,7 @@ FINISHED_STATES = (CLOSED, CANCELED, FAILED)
 
 USER_NORMAL = koji.USERTYPES["NORMAL"]
 USER_HOST = koji.USERTYPES["HOST"]
+USER_GROUP = koji.USERTYPES["GROUP"]
 
 ADMIN_USER = "kojiadmin"
 ADMIN_PASSWORD = "kojiadmin"
@@ -317,8 +318,8 @@ CREATE TABLE IF NOT EXISTS tag_listing (      -- Koji: tag_listing (versioned)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tag_listing_active
     ON tag_listing(tag_id, build_id) WHERE revoke_event IS NULL;
--- Not Koji: the host.tagNotification calls, as given (JSON).  The hub runs
--- with DisableNotifications, so it makes no tagNotification task.
+-- Not Koji: the host.tagNotification calls, as given (JSON), whether or not
+-- the hub made a tagNotification task of one (tests/hub/notify.py).
 CREATE TABLE IF NOT EXISTS tag_notifications (
     id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
@@ -330,6 +331,23 @@ CREATE TABLE IF NOT EXISTS tag_notifications (
     user_id TEXT,
     ignore_success TEXT,
     failure_msg TEXT
+);
+-- Build notification subscriptions and opt-outs (tests/hub/notify.py), as
+-- RootExports.createNotification / createNotificationBlock make them: the
+-- email is the user's name @ EmailDomain when the subscription is made.
+CREATE TABLE IF NOT EXISTS build_notifications ( -- Koji: build_notifications
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    package_id INTEGER REFERENCES packages(id), -- NULL: every package
+    tag_id INTEGER REFERENCES tags(id),         -- NULL: every tag
+    success_only INTEGER NOT NULL DEFAULT 0,
+    email TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS build_notifications_block ( -- Koji: build_notifications_block
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    package_id INTEGER REFERENCES packages(id),
+    tag_id INTEGER REFERENCES tags(id)
 );
 -- Not Koji: hub.conf's [policy] section, set by a test (HubAdmin.set_policy);
 -- a policy not here is the hub's default (kojixmlrpc _default_policies) or,
@@ -641,8 +659,12 @@ def free_task(conn: sqlite3.Connection, task_id: int) -> bool:
     return True
 
 
-def cancel_task(conn: sqlite3.Connection, task_id: int, recurse: bool = True) -> bool:
-    """kojihub Task.cancel: CANCELED unless already finished, then its children.
+def cancel_task(conn: sqlite3.Connection, task_id: int, recurse: bool = True,
+                cancel_build: Optional[Callable[[int], Any]] = None) -> bool:
+    """kojihub Task.cancel: CANCELED unless already finished, then the task's
+    BUILDING builds (kojihub.cancel_build(build_id, cancel_task=False): given
+    as cancel_build, which also makes the build's notification; without it,
+    the build is only marked CANCELED), then its children.
 
     True if canceled (or already canceled), False if CLOSED or FAILED (and then
     its children are left alone, as the hub does).
@@ -656,16 +678,26 @@ def cancel_task(conn: sqlite3.Connection, task_id: int, recurse: bool = True) ->
         return False
     conn.execute("UPDATE tasks SET state = ?, completion_ts = ? WHERE id = ?",
                  (CANCELED, now(), task_id))
+    building = koji.BUILD_STATES["BUILDING"]
+    for build in conn.execute("SELECT id FROM builds WHERE task_id = ? AND state = ?"
+                              " ORDER BY id", (task_id, building)).fetchall():
+        if cancel_build is not None:
+            cancel_build(build["id"])
+        else:
+            conn.execute("UPDATE builds SET state = ?, completion_ts = ? WHERE id = ?"
+                         " AND state = ?", (koji.BUILD_STATES["CANCELED"], now(), build["id"],
+                                           building))
     if recurse:
-        cancel_children(conn, task_id)
+        cancel_children(conn, task_id, cancel_build=cancel_build)
     return True
 
 
-def cancel_children(conn: sqlite3.Connection, task_id: int) -> None:
+def cancel_children(conn: sqlite3.Connection, task_id: int,
+                    cancel_build: Optional[Callable[[int], Any]] = None) -> None:
     """kojihub Task.cancelChildren."""
     for child in conn.execute("SELECT id FROM tasks WHERE parent = ? ORDER BY id",
                               (task_id,)).fetchall():
-        cancel_task(conn, child["id"], recurse=True)
+        cancel_task(conn, child["id"], recurse=True, cancel_build=cancel_build)
 
 
 def user_perms(conn: sqlite3.Connection, user_id: Optional[int]) -> list:

@@ -297,3 +297,35 @@ def test_a_bad_configuration_stops_the_start_with_one_line(tmp_path: Path):
     assert result.returncode == 1
     assert result.stderr == (f"adjutant: {bad}: [kojid] maxjobs = 'plenty': 'plenty' is not "
                              "a whole number\n")  # fmt: skip
+
+
+def main_pid(daemon: Daemon) -> int:
+    return int(sh("systemctl", "show", daemon.unit, "-p", "MainPID", "--value").stdout)
+
+
+def test_restart_hosts_re_executes_the_daemon_and_no_task_stops(hub, daemon_factory):
+    """koji restart-hosts: this host's restart task re-executes the daemon in
+    place (its unit's main PID stays) while a task runs on; restartVerify
+    passes in the new process, and the task is opened and closed once."""
+    daemon = daemon_factory()
+    sleeper = hub.admin.create_task("sleep", [15])
+    daemon.start()
+    wait_for(lambda: unit_active(sleeper), 60, "the sleep task's unit")
+    pid = main_pid(daemon)
+    host_id = hub.admin.host(HOST)["id"]
+    # kojihub's restartHosts(priority=5, options=None): the task, at priority 5
+    restart = hub.admin.create_task("restartHosts", [{}], priority=5)
+    wait_for(lambda: state_name(hub, restart) in ("CLOSED", "FAILED"), 120,
+             "the restartHosts task to end")  # fmt: skip
+    assert state_name(hub, restart) == "CLOSED", hub.admin.decoded_result(restart)
+    children = {t["label"]: t for t in hub.admin.tasks(parent=restart)}
+    assert {label: t["method"] for label, t in children.items()} == {
+        f"restart {host_id}": "restart", f"sleep {host_id}": "restartVerify"}
+    assert all(t["state_name"] == "CLOSED" for t in children.values())
+    assert hub.admin.decoded_result(children[f"restart {host_id}"]["id"]) == \
+        "graceful restart initiated"  # fmt: skip
+    assert main_pid(daemon) == pid
+    assert "re-executing for a restart task" in daemon.journal()
+    wait_for(lambda: state_name(hub, sleeper) == "CLOSED", 60, "the sleep task to close")
+    assert count_calls(hub, "host.openTask", sleeper) == 1
+    assert count_calls(hub, "host.closeTask", sleeper) == 1

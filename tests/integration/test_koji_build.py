@@ -203,3 +203,40 @@ def test_a_tag_policy_refusal_fails_the_build_and_tells_the_hub_why(site: Site):
     [note] = [n for n in site.admin.tag_notifications() if n["build_id"] == build["id"]]
     assert note["is_successful"] is False and "no tagging today" in note["failure_msg"]
 
+
+
+def srpm_for_kill_test(site: Site, name: str) -> str:
+    from tests.integration.rpmrepo import Package, rpmbuild
+
+    [srpm] = rpmbuild(Package(name=name).spec(), site.tmp / "kill-tests", binary=False)
+    shutil.copy(srpm, site.topdir / "work" / "srpms" / srpm.name)
+    site.admin.add_package(DEST, name)
+    return uploaded(site, srpm.name)
+
+
+@pytest.mark.parametrize("call", ["host.initBuild", "host.completeBuild"])
+def test_a_build_survives_the_daemon_killed_while_the_hub_takes_a_call(site: Site, call: str):
+    """The daemon dies while the hub is answering initBuild (or completeBuild):
+    the call takes effect on the hub, and the next daemon finds it there
+    instead of calling again (which the hub refuses), and the build ends
+    once, COMPLETE and tagged."""
+    import koji
+
+    name = "killed-at-" + call.split(".")[1].lower()
+    src = srpm_for_kill_test(site, name)
+    site.admin.slow_down(call, 8)
+    task_id = site.admin.create_task("build", [src, TARGET, {}])
+    wait_for(lambda: site.admin.slowed_left(call) == 0, BUILD_TIMEOUT, f"{call} to be called")
+    site.daemon.kill()
+    wait_for(lambda: site.admin.count_calls(call, task_id, ok=True) == 1, 60,
+             f"the hub to finish {call}")  # fmt: skip
+    site.daemon.start()
+    assert site.wait_done(task_id, BUILD_TIMEOUT) == "CLOSED", site.result(task_id)
+    assert sorted(t["label"] for t in site.admin.tasks(parent=task_id)) == [
+        "noarch", "srpm", "tag"]
+    for method in ("host.initBuild", "host.completeBuild"):
+        assert site.admin.count_calls(method, task_id, ok=True) == 1, method
+    build = site.admin.build(f"{name}-1.0-1{DIST}")
+    assert build["state"] == koji.BUILD_STATES["COMPLETE"]
+    assert [b["nvr"] for b in site.admin.tagged(DEST) if b["name"] == name] == [
+        f"{name}-1.0-1{DIST}"]
