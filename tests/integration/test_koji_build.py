@@ -4,6 +4,7 @@ daemon from the hub emulator, as kojid's BuildTask runs them."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -242,3 +243,78 @@ def test_a_build_survives_the_daemon_killed_while_the_hub_takes_a_call(site: Sit
     assert build["state"] == koji.BUILD_STATES["COMPLETE"]
     assert [b["nvr"] for b in site.admin.tagged(DEST) if b["name"] == name] == [
         f"{name}-1.0-1{DIST}"]
+
+
+@contextlib.contextmanager
+def mail_through(site: Site, smtphost: str) -> Iterator[None]:
+    """The hub notifying (DisableNotifications off) and the daemon mailing
+    through `smtphost`; both as before afterwards."""
+    site.admin.set_hub_options(DisableNotifications=False)
+    site.daemon.stop()
+    site.write_config(smtphost=smtphost, from_addr="Koji <koji@koji.example>")
+    site.daemon.start()
+    try:
+        yield
+    finally:
+        site.admin.set_hub_options(DisableNotifications=True)
+        site.daemon.stop()
+        site.write_config()
+        site.daemon.start()
+
+
+def notification_task(site: Site, method: str, after: int) -> dict:
+    wait_for(lambda: [t for t in site.admin.tasks(method=method) if t["id"] > after], 120,
+             f"the hub's {method} task")  # fmt: skip
+    [task] = [t for t in site.admin.tasks(method=method) if t["id"] > after]
+    return task
+
+
+def test_the_build_and_tag_mails_reach_the_smtp_server(site: Site):
+    from tests.smtpsink import SmtpSink
+
+    name = "mail-ok"
+    src = srpm_for_kill_test(site, name)
+    site.admin.add_user("watcher")
+    site.admin.add_notification("watcher", package=name)
+    with SmtpSink() as smtp, mail_through(site, smtp.address):
+        build_task = site.admin.create_task("build", [src, TARGET, {}])
+        assert site.wait_done(build_task, BUILD_TIMEOUT) == "CLOSED", site.result(build_task)
+        mail_task = notification_task(site, "buildNotification", build_task)
+        assert site.wait_done(mail_task["id"], 120) == "CLOSED", site.result(mail_task["id"])
+        # koji tag-build: a tagBuild task that mails on success too
+        build = site.admin.build(f"{name}-1.0-1{DIST}")
+        other = site.admin.add_tag("adj-mail-dest", arches=("x86_64",))
+        site.admin.add_package("adj-mail-dest", name)
+        tag_task = site.admin.create_task("tagBuild", [other, build["id"], False, None, False])
+        assert site.wait_done(tag_task, 120) == "CLOSED", site.result(tag_task)
+        tag_mail = notification_task(site, "tagNotification", tag_task)
+        assert site.wait_done(tag_mail["id"], 120) == "CLOSED", site.result(tag_mail["id"])
+        mails = smtp.sink.wait_for(2, timeout=30)
+    by_subject = {m.data.split("Subject: ", 1)[1].split("\r\n", 1)[0]: m for m in mails}
+    nvr = f"{name}-1.0-1{DIST}"
+    build_mail = by_subject[f"Package: {nvr} Tag: {DEST} Status: complete Built by: kojiadmin"]
+    assert "watcher@koji.example" in build_mail.recipients
+    assert f"Task Info: http://koji.example/koji/taskinfo?taskID={build_task}" in build_mail.data
+    assert "Closed tasks:" in build_mail.data and "buildArch" in build_mail.data
+    tag_mail_text = by_subject[f"{nvr} successfully tagged into adj-mail-dest by kojiadmin"]
+    assert "X-Koji-Tag: adj-mail-dest" in tag_mail_text.data
+    assert build_mail.sender == "koji@koji.example"
+
+
+def test_a_dead_smtp_server_fails_the_mail_and_never_the_build(site: Site):
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{unused.getsockname()[1]}"
+    name = "mail-dead"
+    src = srpm_for_kill_test(site, name)
+    site.admin.add_notification("kojiadmin", package=name)
+    with mail_through(site, dead):
+        build_task = site.admin.create_task("build", [src, TARGET, {}])
+        assert site.wait_done(build_task, BUILD_TIMEOUT) == "CLOSED", site.result(build_task)
+        mail_task = notification_task(site, "buildNotification", build_task)
+        assert site.wait_done(mail_task["id"], 120) == "FAILED"
+    fault = site.result(mail_task["id"]).faultString
+    assert f"cannot send mail through smtphost {dead}" in fault, fault
+    assert site.admin.build(f"{name}-1.0-1{DIST}")["state"] == 1  # koji.BUILD_STATES COMPLETE
