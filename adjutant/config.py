@@ -204,10 +204,10 @@ def _parse_list(text: str) -> tuple[str, ...]:
 # kojid's settings that adjutant accepts so that an existing kojid.conf works
 # unchanged, but has no use for (they configure mock, Maven, images, mail).
 UNUSED = "kojid's; accepted so an existing kojid.conf works, not used by adjutant."
-# kojid's settings of tasks adjutant does not run yet (the parent build task and
-# the repo tasks); read by nothing until they come.
-NOT_YET = ("kojid's, for the build and repo tasks adjutant does not run yet: accepted, "
-           "not used yet.")
+# kojid's settings of tasks adjutant refuses for now (distRepo, the image
+# tasks); read by nothing until they come.
+NOT_YET = ("kojid's, for tasks adjutant refuses for now (distRepo; the image tasks): "
+           "accepted, not used yet.")
 
 
 @dataclass(frozen=True)

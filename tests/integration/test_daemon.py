@@ -329,3 +329,32 @@ def test_restart_hosts_re_executes_the_daemon_and_no_task_stops(hub, daemon_fact
     wait_for(lambda: state_name(hub, sleeper) == "CLOSED", 60, "the sleep task to close")
     assert count_calls(hub, "host.openTask", sleeper) == 1
     assert count_calls(hub, "host.closeTask", sleeper) == 1
+
+
+def test_a_dependant_task_waits_for_its_tasks_then_makes_its_subtasks(hub, daemon_factory):
+    """koji.tasks' DependantTask: the tasks it waits for are not its children;
+    once they are done, its task_list becomes its subtasks."""
+    daemon = daemon_factory()
+    first = hub.admin.create_task("sleep", [3])
+    dependant = hub.admin.create_task("dependantTask", [[first], [["sleep", [1]]]])
+    daemon.start()
+    wait_for(lambda: state_name(hub, dependant) in ("CLOSED", "FAILED"), 120,
+             "the dependant task to end")  # fmt: skip
+    assert state_name(hub, dependant) == "CLOSED", hub.admin.decoded_result(dependant)
+    [child] = hub.admin.tasks(parent=dependant)
+    assert child["method"] == "sleep" and child["state_name"] == "CLOSED"
+    # it was made only once the task it waited for had closed
+    assert child["create_ts"] >= hub.admin.task(first)["completion_ts"]
+
+
+def test_a_dependant_task_fails_when_a_task_it_waits_for_fails(hub, daemon_factory):
+    daemon = daemon_factory()
+    failing = hub.admin.create_task("default", [])  # koji.tasks DefaultTask: always fails
+    dependant = hub.admin.create_task("dependantTask", [[failing], [["sleep", [1]]]])
+    daemon.start()
+    wait_for(lambda: state_name(hub, dependant) in ("CLOSED", "FAILED"), 120,
+             "the dependant task to end")  # fmt: skip
+    assert state_name(hub, dependant) == "FAILED"
+    assert hub.admin.decoded_result(dependant).faultString == (
+        f"Dependency {failing} failed to complete.")
+    assert hub.admin.tasks(parent=dependant) == []

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import gzip
 import http.server
+import json
 import re
 import shutil
 import sqlite3
@@ -265,3 +266,40 @@ def test_a_chain_build_builds_its_second_level_against_the_first(site: Site, tmp
                    if t["method"] == "buildArch"]  # fmt: skip
     installed = {r["name"] for r in admin.buildroot_rpms(site.result(arch_task["id"])["brootid"])}
     assert "chain-base" in installed
+
+
+def test_copy_old_repodata_takes_an_unchanged_arch_without_createrepo(site: Site):
+    """kojid's copy_old_repodata: the tag's content, comps and options are
+    those of its last repo, so newRepo copies its repodata, with no
+    createrepo subtask, and repo.json says so."""
+    first, _ = regen(site)
+    site.daemon.stop()
+    site.write_config(copy_old_repodata=True)
+    site.daemon.start()
+    try:
+        task_id = site.admin.new_repo_task(REPO_TAG)
+        assert site.wait_done(task_id, TIMEOUT) == "CLOSED", site.result(task_id)
+    finally:
+        site.daemon.stop()
+        site.write_config()
+        site.daemon.start()
+    second = site.result(task_id)[0]
+    assert site.admin.tasks(parent=task_id) == []
+    old = site.admin.repo_dir(REPO_TAG, first, "x86_64") / "repodata"
+    new = site.admin.repo_dir(REPO_TAG, second, "x86_64") / "repodata"
+    assert sorted(p.name for p in new.iterdir()) == sorted(p.name for p in old.iterdir())
+    assert (new / "repomd.xml").read_bytes() == (old / "repomd.xml").read_bytes()
+    repo_json = json.loads((new.parent.parent / "repo.json").read_text())
+    assert repo_json["cloned_from_repo_id"] == first
+    assert repo_json["cloned_archs"] == ["x86_64"]
+
+
+def test_a_repo_with_separate_src_has_its_src_arch(site: Site):
+    """newRepo's opts reach repoInit; the hub writes a src arch, createrepo
+    makes it too."""
+    task_id = site.admin.new_repo_task(REPO_TAG, src=True, separate_src=True)
+    assert site.wait_done(task_id, TIMEOUT) == "CLOSED", site.result(task_id)
+    repo_id = site.result(task_id)[0]
+    assert sorted(children(site, task_id)) == ["src", "x86_64"]
+    src_names = primary_names(site.admin.repo_dir(REPO_TAG, repo_id, "src") / "repodata")
+    assert {p.name.rsplit("-", 2)[0] for p in site.distro.srpms} <= set(src_names)
