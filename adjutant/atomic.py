@@ -14,7 +14,7 @@ def write_atomically(path: Path, text: str, *, mode: int = 0o644, sync: bool = F
     the disk (for what must survive a power cut: a result for the hub)."""
     temporary = path.with_name(f".{path.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 mode)  # fmt: skip
+                 mode)
     try:
         os.fchmod(fd, mode)  # not the umask's, nor an old temporary file's
         with os.fdopen(fd, "w") as handle:

@@ -65,7 +65,7 @@ async def _run_task(args: argparse.Namespace) -> int:
     spec = TaskSpec(
         task_id=args.task_id, image=args.image or config.task_image, command=tuple(command),
         description=f"adjutant task {args.task_id}: {' '.join(command)[:60]}", limits=limits,
-    )  # fmt: skip
+    )
     runner = TaskRunner(config_module.runner_settings(config))
     await runner.open(reattach=False)
     try:
@@ -124,7 +124,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _build_parser().parse_args(argv)
     quiet = logging.INFO if args.command == "daemon" else logging.WARNING
     logging.basicConfig(level=logging.DEBUG if args.verbose else quiet,
-                        format="adjutant: %(message)s")  # fmt: skip
+                        format="adjutant: %(message)s")
     try:
         if args.command == "run-task":
             return asyncio.run(_run_task(args))

@@ -156,7 +156,7 @@ def _parse_proxy(text: str) -> Optional[str]:
     value = _parse_url(text)
     if "@" in value.split("://", 1)[1].split("/", 1)[0]:
         raise ValueError("a proxy URL with a user or password is refused: it would be "
-                         "visible in the build containers and root.log")  # fmt: skip
+                         "visible in the build containers and root.log")
     return value
 
 
@@ -216,343 +216,343 @@ class Config:
     server: Optional[str] = setting(
         None, section=KOJID, parse=_parse_url, kind="URL",
         doc="The hub's XML-RPC URL, e.g. https://koji.example.com/kojihub. Required.",
-    )  # fmt: skip
+    )
     topurl: Optional[str] = setting(
         None, section=KOJID, parse=_parse_url, kind="URL",
         doc="Base URL of the hub's files (work/, repos/, packages/). Required.",
-    )  # fmt: skip
+    )
     topdir: Path = setting(
         Path("/mnt/koji"), section=KOJID, parse=_parse_path, kind="path",
         doc=("Where the hub's files are mounted. A repo that is not under it is read "
              "over topurl."),
-    )  # fmt: skip
+    )
     workdir: Path = setting(
         Path("/var/tmp/koji"), section=KOJID, parse=_parse_path, kind="path",
         doc="Task work directories: <workdir>/tasks/<id % 10000>/<id>.",
-    )  # fmt: skip
+    )
     sleeptime: int = setting(
         15, section=KOJID, parse=_parse_positive_int, kind="seconds",
         doc="Seconds between polls of the hub when no task was taken.",
-    )  # fmt: skip
+    )
     maxjobs: int = setting(
         10, section=KOJID, parse=_parse_positive_int, kind="integer",
         doc="Most tasks this host runs at once, whatever their weight.",
-    )  # fmt: skip
+    )
     minspace: int = setting(
         8192, section=KOJID, parse=_parse_non_negative_int, kind="MiB",
         doc="Take no task while the work directory's file system has less free space (MiB).",
-    )  # fmt: skip
+    )
     cert: Optional[Path] = setting(
         None, section=KOJID, parse=_parse_optional_path, kind="path",
         doc="Client certificate (PEM with key) for SSL login; default /etc/kojid/client.crt "
             "if that file exists.",
-    )  # fmt: skip
+    )
     serverca: Optional[Path] = setting(
         None, section=KOJID, parse=_parse_optional_path, kind="path",
         doc="CA that signed the hub's certificate; default /etc/kojid/serverca.crt if that "
             "file exists, else the system's CAs.",
-    )  # fmt: skip
+    )
     user: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="text",
         doc="User name for password login (used when there is no certificate).",
-    )  # fmt: skip
+    )
     password: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="text",
         doc="Password for password login. Never logged, never given to a task.",
-    )  # fmt: skip
+    )
     krb_principal: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="text",
         doc="Kerberos principal for GSSAPI login; default host_principal_format with this "
             "host's name.",
-    )  # fmt: skip
+    )
     host_principal_format: str = setting(
         "compile/%s@EXAMPLE.COM", section=KOJID, parse=_parse_text, kind="text",
         doc="Principal for GSSAPI login when krb_principal is not set; %s is the host name.",
-    )  # fmt: skip
+    )
     keytab: Path = setting(
         Path("/etc/kojid/kojid.keytab"), section=KOJID, parse=_parse_path, kind="path",
         doc="Keytab for GSSAPI login.",
-    )  # fmt: skip
+    )
     ccache: Path = setting(
         Path("/var/tmp/kojid.ccache"), section=KOJID, parse=_parse_path, kind="path",
         doc="Credential cache for GSSAPI login.",
-    )  # fmt: skip
+    )
     no_ssl_verify: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
         doc="Do not verify the hub's certificate (for tests only).",
-    )  # fmt: skip
+    )
     timeout: Optional[int] = setting(
         None, section=KOJID, parse=_parse_optional_int, kind="seconds",
         doc="Time-out of one hub request; empty for koji's default.",
-    )  # fmt: skip
+    )
     retry_interval: int = setting(
         60, section=KOJID, parse=_parse_non_negative_int, kind="seconds",
         doc="Seconds between retries of a failed hub call.",
-    )  # fmt: skip
+    )
     max_retries: int = setting(
         120, section=KOJID, parse=_parse_non_negative_int, kind="integer",
         doc="Retries of a failed hub call before it is given up (a finished task's result "
             "is kept and delivered later all the same).",
-    )  # fmt: skip
+    )
     offline_retry: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
         doc="Keep retrying, without counting, while the hub says it is offline.",
-    )  # fmt: skip
+    )
     offline_retry_interval: int = setting(
         120, section=KOJID, parse=_parse_non_negative_int, kind="seconds",
         doc="Seconds between retries while the hub is offline.",
-    )  # fmt: skip
+    )
     use_fast_upload: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
         doc="Upload files with fastUpload (checked chunks) rather than the legacy uploadFile.",
-    )  # fmt: skip
+    )
     packager: str = setting(
         "Koji", section=KOJID, parse=_parse_text, kind="text",
         doc="%packager of the RPMs built here.",
-    )  # fmt: skip
+    )
     vendor: str = setting(
         "Koji", section=KOJID, parse=_parse_text, kind="text",
         doc="%vendor of the RPMs built here.",
-    )  # fmt: skip
+    )
     distribution: str = setting(
         "Koji", section=KOJID, parse=_parse_text, kind="text",
         doc="%distribution of the RPMs built here.",
-    )  # fmt: skip
+    )
     rpmbuild_timeout: int = setting(
         86400, section=KOJID, parse=_parse_positive_int, kind="seconds",
         doc="Longest a build may run; its unit's RuntimeMaxSec=.",
-    )  # fmt: skip
+    )
     allowed_scms: str = setting(
         "", section=KOJID, parse=_parse_text, kind="text",
         doc="SCMs builds may check out from: host:repository[:use_common[:source_cmd]], "
             "space separated.",
-    )  # fmt: skip
+    )
     allowed_scms_use_config: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
         doc="Check SCM URLs against allowed_scms.",
-    )  # fmt: skip
+    )
     allowed_scms_use_policy: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
         doc="Check SCM URLs against the hub's build_from_scm policy.",
-    )  # fmt: skip
+    )
     allow_password_in_scm_url: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
         doc="Allow a password in an SCM URL.",
-    )  # fmt: skip
+    )
     scm_credentials_dir: Optional[Path] = setting(
         None, section=KOJID, parse=_parse_optional_path, kind="path",
         doc="Credentials for SCM checkouts; bound into the checkout container only.",
-    )  # fmt: skip
+    )
     support_rpm_source_layout: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
         doc="Accept SCM checkouts with a SPECS/ and SOURCES/ layout.",
-    )  # fmt: skip
+    )
     use_createrepo_c: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
         doc=("createrepo runs createrepo_c --error-exit-val; off: the image's createrepo "
              "(kojid's CreaterepoTask)."),
-    )  # fmt: skip
+    )
     createrepo_skip_stat: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
         doc=("createrepo --update trusts the old repodata of a package whose path is "
              "unchanged (--skip-stat)."),
-    )  # fmt: skip
+    )
     createrepo_update: bool = setting(
         True, section=KOJID, parse=_parse_bool, kind="boolean",
         doc=("createrepo updates the previous repo's repodata (--update) instead of reading "
              "every package again; newRepo then also looks for a parent tag's repo."),
-    )  # fmt: skip
+    )
     copy_old_repodata: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
         doc=("newRepo copies the previous repo's repodata of an arch whose pkglist, "
              "blocklist, comps and options are unchanged (and no external repos), instead "
              "of a createrepo subtask."),
-    )  # fmt: skip
+    )
     distrepo_skip_stat: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
         doc=NOT_YET,
-    )  # fmt: skip
+    )
     build_arch_can_fail: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean",
         doc=("A build's other arches go on when one fails (the build still fails, once "
              "all are done), unless the build asks fail_fast; off: the first failure "
              "cancels the rest (kojid's BuildTask)."),
-    )  # fmt: skip
+    )
     literal_task_arches: str = setting(
         "", section=KOJID, parse=_parse_text, kind="text",
         doc=("Globs of arches a build's subtasks keep as they are, instead of their "
              "canonical arch (i686 stays i686, not i386), for the hub's scheduler."),
-    )  # fmt: skip
+    )
     xz_options: str = setting(
         "-z6T0", section=KOJID, parse=_parse_text, kind="text",
         doc=NOT_YET,
-    )  # fmt: skip
+    )
     log_level: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="text",
         doc="Log level of the daemon (DEBUG, INFO, WARNING, ERROR).",
-    )  # fmt: skip
+    )
     log_timestamps: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean", doc=UNUSED,
-    )  # fmt: skip
+    )
     admin_emails: str = setting(
         "", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
-    )  # fmt: skip
+    )
     pluginpath: str = setting(
         "/usr/lib/koji-builder-plugins", section=KOJID, parse=_parse_text, kind="text",
         doc=UNUSED,
-    )  # fmt: skip
+    )
     plugin: tuple[str, ...] = setting(
         (), section=KOJID, parse=_parse_list, kind="list",
         doc="kojid builder plugins; adjutant cannot load them and says so at start.",
-    )  # fmt: skip
+    )
     plugins: tuple[str, ...] = setting(
         (), section=KOJID, parse=_parse_list, kind="list", doc="The same as plugin.",
-    )  # fmt: skip
+    )
     task_avail_delay: int = setting(
         300, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
-    )  # fmt: skip
+    )
     buildroot_basic_cleanup_delay: int = setting(
         120, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
-    )  # fmt: skip
+    )
     buildroot_final_cleanup_delay: int = setting(
         86400, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
-    )  # fmt: skip
+    )
     failed_buildroot_lifetime: int = setting(
         14400, section=KOJID, parse=_parse_non_negative_int, kind="seconds",
         doc="How long a failed task's work directory (its build tree and logs) is kept "
             "for an admin to look at; the daemon's log says where.  0 removes it at once.",
-    )  # fmt: skip
+    )
     mockdir: Path = setting(
         Path("/var/lib/mock"), section=KOJID, parse=_parse_path, kind="path", doc=UNUSED,
-    )  # fmt: skip
+    )
     mockuser: str = setting(
         "kojibuilder", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
-    )  # fmt: skip
+    )
     mockhost: str = setting(
         "koji-linux-gnu", section=KOJID, parse=_parse_text, kind="text",
         doc="The vendor-os part of %_host: kojid sets %_host to <target arch>-<mockhost>.",
-    )  # fmt: skip
+    )
     chroot_tmpdir: str = setting(
         "/chroot_tmpdir", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
-    )  # fmt: skip
+    )
     mock_bootstrap_image: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean", doc=UNUSED,
-    )  # fmt: skip
+    )
     yum_proxy: Optional[str] = setting(
         None, section=KOJID, parse=_parse_proxy, kind="URL",
         doc=("Proxy of the package manager's downloads (a repo over topurl, external "
              "repos), as kojid gives it to mock; without a user or password."),
-    )  # fmt: skip
+    )
     maven_repo_ignore: str = setting(
         "*.md5 *.sha1 maven-metadata*.xml _maven.repositories resolver-status.properties "
         "*.lastUpdated", section=KOJID, parse=_parse_text, kind="text", doc=UNUSED,
-    )  # fmt: skip
+    )
     oz_install_timeout: int = setting(
         0, section=KOJID, parse=_parse_non_negative_int, kind="seconds", doc=UNUSED,
-    )  # fmt: skip
+    )
     allow_noverifyssl: bool = setting(
         False, section=KOJID, parse=_parse_bool, kind="boolean", doc=UNUSED,
-    )  # fmt: skip
+    )
     smtphost: str = setting(
         "example.com", section=KOJID, parse=_parse_text, kind="text",
         doc="The SMTP server (host[:port]) the tag and build notification tasks mail through.",
-    )  # fmt: skip
+    )
     smtp_user: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="text",
         doc="The SMTP login of the notification tasks (with smtp_pass; none: no login).",
-    )  # fmt: skip
+    )
     smtp_pass: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="text",
         doc="The SMTP password of smtp_user; never logged.",
-    )  # fmt: skip
+    )
     from_addr: str = setting(
         "Koji Build System <buildsys@example.com>", section=KOJID, parse=_parse_text,
         kind="text", doc="The From: of the notification mails.",
-    )  # fmt: skip
+    )
     rlimits: tuple[tuple[str, str], ...] = setting(
         (), section=KOJID, parse=_parse_rlimit, kind="RLIMIT_* keys",
         doc="RLIMIT_NOFILE = 4096 or = 4096 8192 (soft, hard): resource limits, applied to "
             "every task unit as LimitNOFILE= and so on (kojid applied them to itself).",
-    )  # fmt: skip
+    )
     pkgurl: Optional[str] = setting(
         None, section=KOJID, parse=_parse_optional_text, kind="URL",
         doc="Obsolete in kojid too; accepted and ignored.",
-    )  # fmt: skip
+    )
 
     # ---- [adjutant]: the daemon ----------------------------------------------
     force_lock: bool = setting(
         True, section=ADJUTANT, parse=_parse_bool, kind="boolean",
         doc="Take over the host's exclusive hub session if another (a crashed adjutant) "
             "holds it, as kojid.service's --force-lock does.",
-    )  # fmt: skip
+    )
 
     # ---- [adjutant]: images and buildroots ------------------------------------
     image_policy: str = setting(
         "", section=ADJUTANT, parse=_parse_image_policy, kind="JSON",
         doc="Rules choosing a task's image, as in a tag's adjutant.image_policy extra "
             "(docs: adjutant/imagepolicy.py); the tag's rules come first.",
-    )  # fmt: skip
+    )
     image_policy_ttl: float = setting(
         300.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
         doc="How long a tag's image rules are reused before they are read again.",
-    )  # fmt: skip
+    )
     image_pull: str = setting(
         "if-missing", section=ADJUTANT, parse=_parse_pull_policy, kind="always|if-missing|never",
         doc="When to pull a task's image: before every task, only when it is not here, "
             "or never (a missing image fails the task).",
-    )  # fmt: skip
+    )
     image_pull_timeout: float = setting(
         600.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
         doc="Longest an image pull may take.",
-    )  # fmt: skip
+    )
     buildroot_cache_roots: int = setting(
         8, section=ADJUTANT, parse=_parse_non_negative_int, kind="integer",
         doc="Prepared buildroots kept for reuse (one per bootstrap image, tag, repo, arch and "
             "group); the least recently used go first, never one a task uses. 0 keeps none "
             "beyond the builds running. The packages fetched over topurl are kept for as "
             "many repos (buildroot_dir/downloads).",
-    )  # fmt: skip
+    )
     buildroot_dir: Path = setting(
         Path("/var/lib/adjutant/buildroots"), section=ADJUTANT, parse=_parse_path, kind="path",
         doc="Prepared buildroots (roots/) and each task's copy-on-write view of one "
             "(views/<task id>/, an overlay mount).  Root's own: on a local filesystem that "
             "overlayfs takes as an upper directory (not overlayfs itself, not NFS).",
-    )  # fmt: skip
+    )
 
     # ---- [adjutant]: task units -------------------------------------------------
     log_dir: Path = setting(
         Path("/mnt/koji/logs"), section=ADJUTANT, parse=_parse_path, kind="path",
         doc="Each task's unit journal is copied to <log_dir>/<task id>/container.log.",
-    )  # fmt: skip
+    )
     state_dir: Path = setting(
         Path("/var/lib/adjutant"), section=ADJUTANT, parse=_parse_path, kind="path",
         doc="What a restarted adjutant needs to finish its tasks: each task's spec, "
             "journal cursor and exit record, under <state_dir>/tasks/<task id>/.",
-    )  # fmt: skip
+    )
     task_slice: str = setting(
         "adjutant.slice", section=ADJUTANT, parse=_parse_word, kind="unit name",
         doc="The systemd slice every task unit runs in; its limits bound all tasks together.",
-    )  # fmt: skip
+    )
     podman: Path = setting(
         Path("/usr/bin/podman"), section=ADJUTANT, parse=_parse_path, kind="path",
         doc="The podman binary task units run.",
-    )  # fmt: skip
+    )
     task_image: str = setting(
         "localhost/adjutant-buildroot:latest", section=ADJUTANT, parse=_parse_word,
         kind="image reference", doc="The image a task runs in when nothing chooses another.",
-    )  # fmt: skip
+    )
     createrepo_image: str = setting(
         "", section=ADJUTANT, parse=_parse_text, kind="image reference",
         doc="The image createrepo runs in: it must have createrepo_c and mergerepo_c; "
             "empty: task_image.",
-    )  # fmt: skip
+    )
     task_log_max_size: int = setting(
         1024**3, section=ADJUTANT, parse=parse_size, kind="size",
         doc="The most of one task log that is kept and sent: the copy of the unit's "
             "journal (container.log) stops there, and each log reaches the hub up to "
             "there, both with a closing note saying so (journalctl -u keeps the rest, within "
             "journald's own limits).",
-    )  # fmt: skip
+    )
     build_ids: str = setting(
         "adjutant", section=ADJUTANT, parse=_parse_subid_name, kind="subid name",
         doc="The name of an entry of /etc/subuid and /etc/subgid (the RPM adds "
@@ -563,39 +563,39 @@ class Config:
             "to it, and every task's view of one uses them as they are.  Empty runs "
             "buildroots in the host's user namespace (not recommended: container root is "
             "host root).",
-    )  # fmt: skip
+    )
     task_memory_max: Optional[int] = setting(
         None, section=ADJUTANT, parse=_parse_optional_size, kind="size",
         doc="Memory limit of one task (MemoryMax= on cgroup v2, MemoryLimit= on v1); "
             "empty for none. A task over it is killed and reported as killed for memory.",
-    )  # fmt: skip
+    )
     task_cpus: Optional[float] = setting(
         None, section=ADJUTANT, parse=_parse_optional_cpus, kind="number",
         doc="CPU limit of one task in CPUs (CPUQuota=); empty for none.",
-    )  # fmt: skip
+    )
     task_tasks_max: int = setting(
         32768, section=ADJUTANT, parse=_parse_positive_int, kind="integer",
         doc="Most processes and threads one task may have (TasksMax=).",
-    )  # fmt: skip
+    )
     task_io_weight: int = setting(
         100, section=ADJUTANT, parse=_parse_io_weight, kind="integer",
         doc="IO weight of one task, 1..10000 (IOWeight= on v2, BlockIOWeight= on v1).",
-    )  # fmt: skip
+    )
     task_runtime_max: float = setting(
         86400.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
         doc="Longest a task unit may run (RuntimeMaxSec=); past it the task is stopped "
             "and reported as timed out.",
-    )  # fmt: skip
+    )
     task_stop_timeout: float = setting(
         30.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
         doc="How long a stopping task gets after SIGTERM before everything in its unit "
             "is killed (TimeoutStopSec=).",
-    )  # fmt: skip
+    )
     cancel_grace: float = setting(
         2.0, section=ADJUTANT, parse=_parse_duration_seconds, kind="duration",
         doc="After a cancel, how long a task gets to end on SIGTERM before its whole "
             "unit is killed with SIGKILL.",
-    )  # fmt: skip
+    )
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -662,7 +662,7 @@ def runner_settings(config: Config) -> RunnerSettings:
         task_slice=config.task_slice, task_stop_timeout=config.task_stop_timeout,
         cancel_grace=config.cancel_grace, rlimits=tuple(config.rlimits),
         log_max_bytes=config.task_log_max_size,
-    )  # fmt: skip
+    )
 
 
 def task_limits(config: Config) -> ResourceLimits:
@@ -671,7 +671,7 @@ def task_limits(config: Config) -> ResourceLimits:
         memory_max=config.task_memory_max, cpus=config.task_cpus,
         tasks_max=config.task_tasks_max, io_weight=config.task_io_weight,
         runtime_max=config.task_runtime_max,
-    )  # fmt: skip
+    )
 
 
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
@@ -679,7 +679,7 @@ BUILD_ID_COUNT = 65536  # ids 0-65535 inside a buildroot, as a distribution has
 
 
 def build_id_range(config: Config, source: str,
-                   files: tuple[Path, ...] = SUBID_FILES) -> Optional[tuple[int, int]]:  # fmt: skip
+                   files: tuple[Path, ...] = SUBID_FILES) -> Optional[tuple[int, int]]:
     """The host ids (start, count) of buildroot containers: the build_ids entry,
     the same range in /etc/subuid and /etc/subgid; None when build_ids is empty."""
     name = config.build_ids
@@ -694,17 +694,17 @@ def build_id_range(config: Config, source: str,
         ranges = [line.split(":") for line in lines if line.startswith(f"{name}:")]
         usable = [(int(r[1]), int(r[2])) for r in ranges
                   if len(r) == 3 and r[1].isdigit() and r[2].isdigit()
-                  and int(r[2]) >= BUILD_ID_COUNT]  # fmt: skip
+                  and int(r[2]) >= BUILD_ID_COUNT]
         if not usable:
             raise ConfigError(
                 f"{source}: [{ADJUTANT}] build_ids = {name} needs a range of at least "
                 f"{BUILD_ID_COUNT} ids for {name!r} in {path} (add '{name}:1879048192:65536'), "
-                "or set build_ids to empty")  # fmt: skip
+                "or set build_ids to empty")
         found.append(usable[0])
     if len(set(found)) > 1:
         raise ConfigError(f"{source}: [{ADJUTANT}] build_ids = {name}: its ranges in "
                           f"{' and '.join(map(str, files))} differ; buildroots need the same "
-                          "range for uids and gids")  # fmt: skip
+                          "range for uids and gids")
     return found[0][0], BUILD_ID_COUNT
 
 

@@ -144,7 +144,7 @@ def script(job: Job) -> str:
             f"rm -f {q(DATADIR)}/pkgorigins.gz",
         ]
     lines.append(f"{shlex.join(createrepo_argv(job))} >>{q(log)} 2>&1 "
-                 f"|| exit {EXIT_CREATEREPO}")  # fmt: skip
+                 f"|| exit {EXIT_CREATEREPO}")
     if job.external_urls:
         mlog = f"{BUILDDIR}/{MERGEREPOS_LOG}"
         lines += [

@@ -52,7 +52,7 @@ async def serve(config: Config) -> int:
     runner = TaskRunner(runner_settings(config))
     if runner.layout.version == 1:
         log.warning("this host has cgroup v1: memory limits are MemoryLimit=, and an OOM "
-                    "kill is recognized by the kernel's fail counter")  # fmt: skip
+                    "kill is recognized by the kernel's fail counter")
     worker = Worker(config, hub, runner)
     await worker.start()
 
@@ -115,5 +115,5 @@ async def drain(config: Config) -> int:
     with contextlib.suppress(Exception):
         await hub.call("logout")
     print(f"drained: {len(open_here)} task(s) freed" + (
-        f" ({', '.join(map(str, open_here))})" if open_here else ""))  # fmt: skip
+        f" ({', '.join(map(str, open_here))})" if open_here else ""))
     return 0

@@ -78,11 +78,11 @@ def parse_rules(value: Any, *, where: str) -> tuple[ImageRule, ...]:
         unknown = sorted(set(rule) - set(RULE_KEYS))
         if unknown:
             raise PolicyError(f"{where}: {POLICY_KEY} rule {number}: unknown key "
-                              f"{unknown[0]!r} (known: {', '.join(RULE_KEYS)})")  # fmt: skip
+                              f"{unknown[0]!r} (known: {', '.join(RULE_KEYS)})")
         for key in RULE_KEYS:
             if key in rule and (not isinstance(rule[key], str) or not rule[key].strip()):
                 raise PolicyError(f"{where}: {POLICY_KEY} rule {number}: {key} must be "
-                                  "a non-empty string")  # fmt: skip
+                                  "a non-empty string")
         if "image" not in rule:
             raise PolicyError(f"{where}: {POLICY_KEY} rule {number} has no image")
         if "arch" in rule and "tag" not in rule:
@@ -92,7 +92,7 @@ def parse_rules(value: Any, *, where: str) -> tuple[ImageRule, ...]:
 
 
 def choose_image(rules: Sequence[ImageRule], *, tag: Optional[str], arch: Optional[str],
-                 method: str, default: str) -> str:  # fmt: skip
+                 method: str, default: str) -> str:
     matching = [r for r in rules if r.matches(tag=tag, arch=arch, method=method)]
     if not matching:
         return default

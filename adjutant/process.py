@@ -127,7 +127,7 @@ def spawn(
 
 
 async def run_async(argv: Sequence[PathString], *, accept: Sequence[int] = (0,),
-                    timeout: Optional[float] = None) -> Completed:  # fmt: skip
+                    timeout: Optional[float] = None) -> Completed:
     """`run` on a worker thread, for the daemon's event loop, which must not block."""
     import asyncio
 

@@ -142,11 +142,11 @@ def _git_scheme(url: str) -> str:
         if url.startswith(f"{scheme}://"):
             return scheme
     raise ScmError(f"{_shown(url)}: only git URLs are supported (allowed schemes: "
-                   f"{_ALLOWED_SCHEMES})")  # fmt: skip
+                   f"{_ALLOWED_SCHEMES})")
 
 
 def _split_userinfo(url: str, netloc: str,
-                    allow_password: bool) -> tuple[Optional[str], Optional[str], str]:  # fmt: skip
+                    allow_password: bool) -> tuple[Optional[str], Optional[str], str]:
     """(user, password, host[:port]) as kojid's SCM._parse_url splits the netloc."""
     if netloc.count("@") > 1:
         raise ScmError(f"{_shown(url)}: invalid user@host (more than one '@')")
@@ -154,7 +154,7 @@ def _split_userinfo(url: str, netloc: str,
     user, _, password = userinfo.partition(":")
     if password and not allow_password:
         raise ScmError(f"{_shown(url)}: a password in the SCM URL is not allowed "
-                       "(allow_password_in_scm_url)")  # fmt: skip
+                       "(allow_password_in_scm_url)")
     if password and not user:
         raise ScmError(f"{_shown(url)}: a password without a user name")
     if not host:
@@ -181,7 +181,7 @@ def _repository(url: str, raw_path: str, params: str) -> str:
         raise ScmError(f"{_shown(url)}: a ;params element is not allowed in the path")
     if _ESCAPED_SEPARATOR.search(raw_path):
         raise ScmError(f"{_shown(url)}: a percent-escaped '.', '/' or '\\' in the repository "
-                       "path is not allowed")  # fmt: skip
+                       "path is not allowed")
     path = normalise_repository(raw_path)
     if not path.startswith("/"):
         raise ScmError(f"{_shown(url)}: no repository path")
@@ -224,12 +224,12 @@ def parse_scm_url(url: str, *, allow_password: bool = False) -> ScmUrl:
     if scheme == "git+ssh" and not user:
         raise ScmError(f"{_shown(url)}: git+ssh:// needs a user (git+ssh://user@host/...)")
     scm = ScmUrl(url=url, scheme=scheme, user=user, password=password, host=host, path=path,
-                 subdir=_subdir(url, parts.query), ref=ref)  # fmt: skip
+                 subdir=_subdir(url, parts.query), ref=ref)
     # by construction it starts with a transport and "://"; kept as a guard
     clone = scm.clone_url
     if clone.startswith(("-", "ext::")) or "::" in clone.partition("://")[0]:
         raise ScmError(f"{scm.safe_url}: the clone URL would be read as an option or a "
-                       "remote helper")  # fmt: skip
+                       "remote helper")
     return scm
 
 
@@ -261,7 +261,7 @@ def parse_allowed_scm(item: str) -> Optional[AllowedScm]:
         source_cmd = tuple(fields[3].split(",")) if fields[3] else None
     return AllowedScm(host=host[1:] if deny else host, repository=repository,
                       source_cmd=source_cmd, use_common=use_common, deny=deny,
-                      entry=item)  # fmt: skip
+                      entry=item)
 
 
 def parse_allowed_scms(text: str) -> list[AllowedScm]:
@@ -272,7 +272,7 @@ def parse_allowed_scms(text: str) -> list[AllowedScm]:
         entry = parse_allowed_scm(item)
         if entry is None:
             log.warning("ignoring incorrectly formatted allowed_scms entry %r "
-                        "(not host:repository)", item)  # fmt: skip
+                        "(not host:repository)", item)
             continue
         entries.append(entry)
     return entries
@@ -288,10 +288,10 @@ def match_allowed_scms(scm: ScmUrl, entries: list[AllowedScm]) -> ScmPermission:
                                                                              entry.repository):
             if entry.deny:
                 raise ScmError(f"{scm.safe_url}: {where} is not in the list of allowed SCMs "
-                               f"(refused by allowed_scms entry {entry.entry!r})")  # fmt: skip
+                               f"(refused by allowed_scms entry {entry.entry!r})")
             return ScmPermission(use_common=entry.use_common, source_cmd=entry.source_cmd)
     raise ScmError(f"{scm.safe_url}: {where} is not in the list of allowed SCMs "
-                   "(allowed_scms in kojid.conf)")  # fmt: skip
+                   "(allowed_scms in kojid.conf)")
 
 
 def assert_allowed_by_config(scm: ScmUrl, allowed_scms: str) -> ScmPermission:
@@ -343,7 +343,7 @@ def policy_permission(scm: ScmUrl, result: Any, current: ScmPermission) -> ScmPe
     if not words or words[0].lower() not in _POLICY_ALLOWS:
         reason = " ".join(words[1:]) or None
         raise ScmError(f"{scm.safe_url}: SCM {scm.host}:{scm.path} is not allowed, reason: "
-                       f"{reason} (hub policy {POLICY})")  # fmt: skip
+                       f"{reason} (hub policy {POLICY})")
     options = words[1:]
     use_common = bool(options) and options[0].lower() == "use_common"
     source_cmd = tuple(options[1 if use_common else 0:]) or current.source_cmd
@@ -353,19 +353,19 @@ def policy_permission(scm: ScmUrl, result: Any, current: ScmPermission) -> ScmPe
 
 
 async def task_policy_data(hub: Any, task_id: int,
-                           opts: Optional[Mapping[str, Any]]) -> dict[str, Any]:  # fmt: skip
+                           opts: Optional[Mapping[str, Any]]) -> dict[str, Any]:
     """The extra policy data kojid's BuildSRPMFromSCMTask.handler passes: the
     task's owner, its channel's name and the scratch option."""
     info = await hub.call("getTaskInfo", task_id)
     channel = await hub.call("getChannel", info["channel_id"], strict=True)
     return {"user_id": info["owner"], "channel": channel["name"],
-            "scratch": (opts or {}).get("scratch")}  # fmt: skip
+            "scratch": (opts or {}).get("scratch")}
 
 
 async def check_scm(url: Union[str, ScmUrl], *, allowed_scms: str, use_config: bool,
                     use_policy: bool, hub: Any,
                     policy_extra: Optional[Mapping[str, Any]] = None,
-                    allow_password: bool = False) -> ScmPermission:  # fmt: skip
+                    allow_password: bool = False) -> ScmPermission:
     """As kojid's SCM.assert_allowed: allowed_scms when `use_config`, then the
     hub's build_from_scm policy when `use_policy` (its use_common always wins,
     its source command when it gives one); `make sources` with common when
@@ -378,7 +378,7 @@ async def check_scm(url: Union[str, ScmUrl], *, allowed_scms: str, use_config: b
     if use_policy:
         if hub is None:
             raise ScmError(f"{scm.safe_url}: allowed_scms_use_policy is on but there is no hub "
-                           "session to ask")  # fmt: skip
+                           "session to ask")
         result = await hub.call("evalPolicy", POLICY, policy_data(scm, policy_extra))
         permission = policy_permission(scm, result, permission)
     return permission

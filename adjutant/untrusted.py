@@ -403,7 +403,7 @@ class UntrustedDir:
     # --- writing (state notes, what the daemon makes for the build user)
 
     def _create(self, parent: int, leaf: str, shown: str, data: bytes, mode: int, *,
-                owner: Optional[tuple[int, int]] = None) -> None:  # fmt: skip
+                owner: Optional[tuple[int, int]] = None) -> None:
         try:
             fd = os.open(leaf, _CREATE_FLAGS, mode, dir_fd=parent)
         except FileExistsError:
@@ -425,7 +425,7 @@ class UntrustedDir:
         os.close(fd)
 
     def write_new(self, relname: str, data: Data, mode: int = 0o644,
-                  owner: Optional[tuple[int, int]] = None) -> None:  # fmt: skip
+                  owner: Optional[tuple[int, int]] = None) -> None:
         """Create `relname` (given to `owner`, uid and gid); refused if the name
         exists as anything."""
         parent, leaf, shown = self._open_parent(relname)
@@ -455,7 +455,7 @@ class UntrustedDir:
             self.write_new(relname, data, owner=owner)
 
     def make_dir(self, relname: str, mode: int = 0o755,
-                 owner: Optional[tuple[int, int]] = None) -> None:  # fmt: skip
+                 owner: Optional[tuple[int, int]] = None) -> None:
         """Make the directory `relname` if it is not there (for `owner`); a
         name that is there as anything but a directory is refused."""
         parent, leaf, shown = self._open_parent(relname)

@@ -70,7 +70,7 @@ def drop_prepared_roots(buildroot_dir: Path) -> None:
 
 
 def bare_installs(repo_arch: Path, topdir: Path, packages: list[str], runs: int,
-                  work: Path) -> list[float]:  # fmt: skip
+                  work: Path) -> list[float]:
     """The group installed into an empty root by the bootstrap image's dnf, as
     the preparation's command line has it, with nothing of adjutant around it
     (the topdir bound at its own path: the repo's toplink points into it)."""
@@ -83,7 +83,7 @@ def bare_installs(repo_arch: Path, topdir: Path, packages: list[str], runs: int,
         subprocess.run(["podman", "run", "--rm", "--network=none", "-v", f"{topdir}:{topdir}:ro",
                         "-v", f"{root}:{INSTALLROOT}", IMAGE, "sh", "-c",
                         f"{dnf} install {' '.join(packages)} >/dev/null 2>&1 && {dnf} clean all "
-                        ">/dev/null 2>&1"], check=True)  # fmt: skip
+                        ">/dev/null 2>&1"], check=True)
         times.append(time.perf_counter() - start)
         shutil.rmtree(root)
     return times
@@ -113,7 +113,7 @@ def make_repo(tmp: Path):
     admin.createrepo(repo_id)
     payload = sum(p.stat().st_size for p in distro.rpms) / 2**20
     app = Package(name="bench-app", build_requires=[p.name for p in deps],
-                  build="for i in 1 2 3; do echo building $i; done")  # fmt: skip
+                  build="for i in 1 2 3; do echo building $i; done")
     [app_srpm] = rpmbuild(app.spec(), tmp / "rpms", binary=False)
     (topdir / "work" / "srpms").mkdir(parents=True)
     shutil.copy(app_srpm, topdir / "work" / "srpms" / app_srpm.name)
@@ -134,9 +134,9 @@ def main(runs: int, verbose: bool = False) -> None:
                     task_id = admin.create_task("buildArch", [
                         f"srpms/{app_srpm.name}", TAG, "noarch", False, {"repo_id": repo_id}])
                     wait_for(lambda: admin.task(task_id)["state_name"] in ("CLOSED", "FAILED"),
-                             900, "the build")  # fmt: skip
+                             900, "the build")
                     assert admin.task(task_id)["state_name"] == "CLOSED", \
-                        admin.decoded_result(task_id)  # fmt: skip
+                        admin.decoded_result(task_id)
                     opened = call_time(admin, "host.openTask", task_id)
                     closed = call_time(admin, "host.closeTask", task_id)
                     state = topdir / "work" / "tasks" / str(task_id % 10000) / str(task_id)
@@ -158,19 +158,19 @@ def main(runs: int, verbose: bool = False) -> None:
             finally:
                 daemon.stop()
         bare = bare_installs(topdir / "repos" / TAG / str(repo_id) / "x86_64", topdir, group,
-                             runs, roots / "bare")  # fmt: skip
+                             runs, roots / "bare")
         shutil.rmtree(roots, ignore_errors=True)  # leave no benchmark roots behind
 
     print(f"\nbuild group: {len(group)} names, {count} packages in the repo, {payload:.0f} MiB; "
-          f"runs: {runs}")  # fmt: skip
+          f"runs: {runs}")
     print(f"cold buildroot (openTask -> rpmbuild starts): {median(cold)}")
     print(f"warm buildroot (openTask -> rpmbuild starts): {median(warm)}")
     print(f"  warm is {statistics.median(cold) / statistics.median(warm):.1f} times faster "
-          "(aim: at least 10)")  # fmt: skip
+          "(aim: at least 10)")
     print(f"whole warm task (openTask -> closeTask):      {median(whole)}")
     print(f"bare dnf --installroot of the group:          {median(bare)}")
     print(f"  cold is {statistics.median(cold) / statistics.median(bare):.2f} times the bare "
-          "install (aim: at most 1.2)")  # fmt: skip
+          "install (aim: at most 1.2)")
 
 
 if __name__ == "__main__":

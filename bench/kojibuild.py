@@ -55,11 +55,11 @@ def main(runs: int) -> None:
         for path in [*distro.srpms, *distro.rpms]:
             admin.import_rpm(path)
         repo_id = admin.add_repo(TAG, rpms=[p.name[:-4] for p in distro.rpms],
-                                 groups=distro.groups)  # fmt: skip
+                                 groups=distro.groups)
         admin.createrepo(repo_id)
         [srpm] = rpmbuild(Package(name="bench-hello", arch="",
                                   build="echo compiling; echo done").spec(),
-                          tmp / "rpms", binary=False)  # fmt: skip
+                          tmp / "rpms", binary=False)
         roots = buildroot_dir(tmp)
         times = []
         with HubProcess(tmp / "hub.sqlite", topdir) as hub:
@@ -73,7 +73,7 @@ def main(runs: int) -> None:
                     src = f"{upload.relative_to(topdir / 'work')}/{srpm.name}"
                     task_id = admin.create_task("build", [src, TARGET, {"scratch": True}])
                     wait_for(lambda t=task_id: admin.task(t)["state_name"] in
-                             ("CLOSED", "FAILED"), 900, "the build")  # fmt: skip
+                             ("CLOSED", "FAILED"), 900, "the build")
                     info = admin.task(task_id)
                     assert info["state_name"] == "CLOSED", admin.decoded_result(task_id)
                     times.append(info["completion_ts"] - info["create_ts"])

@@ -93,7 +93,7 @@ def main(runs: int, count: int, file_kib: int) -> None:
         topdir.mkdir()
         admin = HubAdmin(tmp / "hub.sqlite", topdir=topdir)
         admin.add_host(HOST, capacity=20.0, password=PASSWORD,
-                       channels=("default", "createrepo"))  # fmt: skip
+                       channels=("default", "createrepo"))
         started = time.perf_counter()
         built = rpmbuild(many_packages_spec(count, file_kib), tmp / "rpms")
         extra = rpmbuild(Package(name="bench-extra").spec(), tmp / "rpms")
@@ -101,10 +101,10 @@ def main(runs: int, count: int, file_kib: int) -> None:
         for path in sorted([*built, *extra], key=lambda p: not p.name.endswith(".src.rpm")):
             admin.import_rpm(path)
         print(f"made and imported {len(built) - 1} + 1 packages in "
-              f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+              f"{time.perf_counter() - started:.0f} s", flush=True)
         results: dict[str, list[float]] = {k: [] for k in (
             "full task", "full createrepo", "full bare",
-            "update task", "update createrepo", "update bare")}  # fmt: skip
+            "update task", "update createrepo", "update bare")}
         with HubProcess(tmp / "hub.sqlite", topdir) as hub:
             daemon = Daemon(write_config(tmp, hub, topdir=topdir, maxjobs=2))
             daemon.start()
@@ -122,7 +122,7 @@ def main(runs: int, count: int, file_kib: int) -> None:
                             admin.tag_build(tag, extra_srpm.name[:-len(".src.rpm")])
                         task_id = admin.new_repo_task(tag)
                         wait_for(lambda t=task_id: admin.task(t)["state_name"] in
-                                 ("CLOSED", "FAILED"), 1800, "the newRepo task")  # fmt: skip
+                                 ("CLOSED", "FAILED"), 1800, "the newRepo task")
                         info = admin.task(task_id)
                         assert info["state_name"] == "CLOSED", admin.decoded_result(task_id)
                         repo_id = admin.decoded_result(task_id)[0]
@@ -134,26 +134,26 @@ def main(runs: int, count: int, file_kib: int) -> None:
                             - call_time(admin, "host.openTask", sub["id"]))
                         arch = admin.repo_dir(tag, repo_id, "x86_64")
                         old = (admin.repo_dir(tag, repos[0], "x86_64") / "repodata"
-                               if kind == "update" else None)  # fmt: skip
+                               if kind == "update" else None)
                         results[f"{kind} bare"].append(
                             bare_createrepo(arch, tmp / "bare", old))
                     print(f"  run {run + 1}: full {results['full createrepo'][-1]:.2f} s "
                           f"(bare {results['full bare'][-1]:.2f}), update "
                           f"{results['update createrepo'][-1]:.2f} s "
-                          f"(bare {results['update bare'][-1]:.2f})", flush=True)  # fmt: skip
+                          f"(bare {results['update bare'][-1]:.2f})", flush=True)
             finally:
                 daemon.stop()
 
     print(f"\n{count} packages in the tag ({file_kib} KiB files); runs: {runs}")
     for kind in ("full", "update"):
         print(f"{kind:6} createrepo subtask (openTask -> closeTask): "
-              f"{median(results[f'{kind} createrepo'])}")  # fmt: skip
+              f"{median(results[f'{kind} createrepo'])}")
         print(f"{kind:6} newRepo task (created -> closed):          "
-              f"{median(results[f'{kind} task'])}")  # fmt: skip
+              f"{median(results[f'{kind} task'])}")
         print(f"{kind:6} bare createrepo_c:                         "
-              f"{median(results[f'{kind} bare'])}")  # fmt: skip
+              f"{median(results[f'{kind} bare'])}")
         ratio = (statistics.median(results[f"{kind} createrepo"])
-                 / statistics.median(results[f"{kind} bare"]))  # fmt: skip
+                 / statistics.median(results[f"{kind} bare"]))
         print(f"  the subtask is {ratio:.2f} times bare createrepo_c (aim: at most 1.2)")
 
 

@@ -44,7 +44,7 @@ def time_command(argv: list[str]) -> float:
 async def main(runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Config(log_dir=Path(tmp) / "logs", state_dir=Path(tmp) / "state",
-                        task_image=IMAGE)  # fmt: skip
+                        task_image=IMAGE)
         runner = TaskRunner(runner_settings(config))
         await runner.open(reattach=False)
         limits = ResourceLimits(memory_max=1 << 30, tasks_max=1000, runtime_max=600)
@@ -53,7 +53,7 @@ async def main(runs: int) -> None:
 
         async def one_task(task_id: int) -> float:
             spec = TaskSpec(task_id=task_id, image=IMAGE, command=("true",),
-                            description="benchmark", limits=limits)  # fmt: skip
+                            description="benchmark", limits=limits)
             start = time.perf_counter()
             await runner.launch(spec)
             outcome = await runner.wait(task_id)

@@ -57,7 +57,7 @@ def handed_out_at(admin: HubAdmin, task_id: int, opened: float) -> float:
     """The last successful host.getTasks before openTask whose answer held the task."""
     marker = f"'id': {task_id},"
     times = [c["ts"] for c in admin.calls(method="host.getTasks", ok=True)
-             if marker in (c["result"] or "") and c["ts"] <= opened]  # fmt: skip
+             if marker in (c["result"] or "") and c["ts"] <= opened]
     return max(times)
 
 
@@ -90,7 +90,7 @@ def main(runs: int) -> None:
                     wait_for(lambda t=task_id: state(admin, t) == "CLOSED", 60, "sleep 1")
                     # the emulator logs a call after answering it
                     wait_for(lambda t=task_id: call_times(admin, "host.closeTask", t), 10,
-                             "the closeTask in the hub's call log")  # fmt: skip
+                             "the closeTask in the hub's call log")
                     [opened] = call_times(admin, "host.openTask", task_id)
                     [closed] = call_times(admin, "host.closeTask", task_id)
                     opens.append(opened - handed_out_at(admin, task_id, opened))
@@ -106,7 +106,7 @@ def main(runs: int) -> None:
                     wait_for(lambda t=task_id: containers_of(t) == [], 60, "it to be gone")
                     gone = time.time()
                     polls = [c["ts"] for c in admin.calls(method="host.getHostTasks")
-                             if c["ts"] >= cancelled]  # fmt: skip
+                             if c["ts"] >= cancelled]
                     cancels.append(gone - cancelled)
                     after_poll.append(gone - min(polls))
 

@@ -16,7 +16,7 @@ from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 from adjutant.untrusted import UntrustedDir
 
 if TYPE_CHECKING:
-    from adjutant.buildroot.core import BuildrootServices
+    from adjutant.buildroot.services import BuildrootServices
 
 
 class StepMemo(Protocol):

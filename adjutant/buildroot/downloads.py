@@ -112,7 +112,7 @@ class PackageCache:
                         destination.mkdir(mode=0o755, parents=True, exist_ok=True)
                         partial.unlink(missing_ok=True)
                         source.copy_out(f"{repo_dir}/{PACKAGES}/{name}", partial,
-                                        max_size=MAX_PACKAGE)  # fmt: skip
+                                        max_size=MAX_PACKAGE)
                         partial.replace(destination / name)
                     except (UntrustedFileError, OSError):
                         # changed under us, or the cache pruned meanwhile: not

@@ -51,7 +51,7 @@ def adler32_hex(data: bytes) -> str:
 class LogStreamer:
     def __init__(self, hub: Hub, task_id: int, files: Callable[[], dict[str, Path]], *,
                  on_refusal: Optional[Callable[[], None]] = None,
-                 max_bytes: Optional[int] = None) -> None:  # fmt: skip
+                 max_bytes: Optional[int] = None) -> None:
         """`files()` gives {name on the hub: local path} of the logs to follow;
         `on_refusal()` is called when the hub refuses an upload (the task may
         have been cancelled)."""
@@ -86,10 +86,10 @@ class LogStreamer:
                 if self.max_bytes is not None:
                     chunk = chunk[:self.max_bytes - offset]
                 answer = await self.hub.call("rawUpload", chunk, offset, self.path, name,
-                                             overwrite=True)  # fmt: skip
+                                             overwrite=True)
                 if answer.get("hexdigest") != adler32_hex(chunk):
                     log.warning("log %s: the hub got a different chunk at %d; again "
-                                "next time", name, offset)  # fmt: skip
+                                "next time", name, offset)
                     break
                 self.sent[name] = offset + len(chunk)
 
@@ -100,7 +100,7 @@ class LogStreamer:
         self.sent[name] = offset + len(note)
         self.capped.add(name)
         log.warning("task log %s reached its limit of %d bytes; the rest is not sent",
-                    name, offset)  # fmt: skip
+                    name, offset)
 
     def check(self) -> None:
         """Fail the task if a log was refused (it was not what it claimed to be)."""

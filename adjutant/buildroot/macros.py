@@ -20,7 +20,7 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def build_macros(extra: Mapping[str, Any], config: Config, *, tag: str,
-                 target_arch: str) -> dict[str, str]:  # fmt: skip
+                 target_arch: str) -> dict[str, str]:
     """The build's macros.  %_host is `<target arch>-<mockhost>` and %_host_cpu
     the target arch, as kojid's genMockConfig sets them: autotools' config.sub
     takes x86_64-koji-linux-gnu, and refuses koji-linux-gnu alone."""

@@ -27,7 +27,7 @@ MODULE_ACTIONS = ("enable", "disable", "install", "reset", "remove")
 # a module spec (name:stream[:version][/profile]) or releasever: no shell, no option
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/+~-]*$")
 KNOWN = ("mock.package_manager", "mock.bootstrap_image", "mock.releasever",
-         "mock.yum.module_hotfixes", "mock.yum.best", "mock.module_setup_commands")  # fmt: skip
+         "mock.yum.module_hotfixes", "mock.yum.best", "mock.module_setup_commands")
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,9 @@ def mock_options(extra: Mapping[str, Any], *, tag: str) -> MockOptions:
     commands = []
     for item in extra.get("mock.module_setup_commands") or ():
         if not (isinstance(item, (list, tuple)) and len(item) == 2
-                and item[0] in MODULE_ACTIONS and SAFE_WORD.match(str(item[1]))):  # fmt: skip
+                and item[0] in MODULE_ACTIONS and SAFE_WORD.match(str(item[1]))):
             raise bad("mock.module_setup_commands", "is not a list of [action, module] "
-                      f"(actions: {', '.join(MODULE_ACTIONS)})")  # fmt: skip
+                      f"(actions: {', '.join(MODULE_ACTIONS)})")
         commands.append((str(item[0]), str(item[1])))
     best = extra.get("mock.yum.best")
     return MockOptions(
@@ -76,4 +76,4 @@ def mock_options(extra: Mapping[str, Any], *, tag: str) -> MockOptions:
         best=None if best is None else _flag(best),
         module_setup_commands=tuple(commands),
         not_applicable=tuple(sorted(k for k in extra if k.startswith("mock.") and k not in KNOWN)),
-    )  # fmt: skip
+    )

@@ -40,7 +40,7 @@ def parse_rpm_list(text: str) -> list[dict[str, Any]]:
             "epoch": None if epoch in ("(none)", "") else int(epoch),
             "arch": arch, "payloadhash": sigmd5, "size": int(size),
             "buildtime": int(buildtime),
-        })  # fmt: skip
+        })
     return rpms
 
 
@@ -149,7 +149,7 @@ def classify_rpms(
         external = by_url.get(origin or "")
         if external is not None:
             listed.append({**rpm, "external_repo": external,
-                           "location": external["external_repo_id"]})  # fmt: skip
+                           "location": external["external_repo_id"]})
         elif origin is not None and origin.startswith("file://") and origin.endswith(premerge):
             listed.append(dict(rpm))  # internal; the hub matches it by NVRA
         else:

@@ -24,7 +24,7 @@ from typing import Optional
 
 from adjutant.errors import AdjutantError
 
-# Every file the daemon fetches from the hub is far smaller than this; a larger
+# Every file of a repo the daemon fetches is far smaller than this; a larger
 # answer is not a repo's file (rpmlist.jsonl of a 100,000-rpm tag: ~20 MiB).
 MAX_FETCH = 512 * 1024**2
 FETCH_TIMEOUT = 300
@@ -54,7 +54,7 @@ class RepoLocation:
 
 
 def locate_repo(*, topdir: Path, topurl: Optional[str], tag: str, repo_id: int,
-                arch: str) -> RepoLocation:  # fmt: skip
+                arch: str) -> RepoLocation:
     """The repo of `tag` at `repo_id`: under topdir if its `arch` directory has
     repodata there (kojid's layout, `<topdir>/repos/<tag>/<id>/<arch>`), else
     over topurl."""
@@ -64,7 +64,7 @@ def locate_repo(*, topdir: Path, topurl: Optional[str], tag: str, repo_id: int,
         return RepoLocation(url=url, local=local)
     if not topurl:
         raise RepoFetchError(f"repo {repo_id} of tag {tag} for {arch} is not under topdir "
-                             f"({local / arch}) and topurl is not set")  # fmt: skip
+                             f"({local / arch}) and topurl is not set")
     return RepoLocation(url=url)
 
 
@@ -76,19 +76,21 @@ def checked_relpath(relpath: str) -> str:
     return normal
 
 
-def fetch_url(url: str, destination: Path, *, max_size: int = MAX_FETCH) -> None:
-    """GET `url` into `destination` (a path of the daemon's), or fail naming the URL."""
+def fetch_url(url: str, destination: Path, *, max_size: Optional[int] = MAX_FETCH) -> None:
+    """GET `url` into `destination` (a path of the daemon's), or fail naming the URL;
+    the one fetcher of the hub's files (a repo's here, a work file's in
+    workfiles.py).  `max_size` None: no limit."""
     partial = destination.with_name(destination.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response, \
-                open(partial, "wb") as out:  # fmt: skip
+                open(partial, "wb") as out:
             size = 0
             while True:
                 chunk = response.read(1024 * 1024)
                 if not chunk:
                     break
                 size += len(chunk)
-                if size > max_size:
+                if max_size is not None and size > max_size:
                     raise RepoFetchError(f"cannot fetch {url}: larger than {max_size} bytes")
                 out.write(chunk)
     except urllib.error.HTTPError as exc:

@@ -66,9 +66,9 @@ class RootKey:
     def name(self) -> str:
         digest = hashlib.sha256(
             f"{self.bootstrap_image_id}\0{self.tag}\0{self.repo_id}\0{self.arch}\0{self.group}"
-            .encode()).hexdigest()[:12]  # fmt: skip
+            .encode()).hexdigest()[:12]
         readable = re.sub(r"[^A-Za-z0-9_.-]", "_",
-                          f"{self.tag}-{self.repo_id}-{self.arch}-{self.group}")  # fmt: skip
+                          f"{self.tag}-{self.repo_id}-{self.arch}-{self.group}")
         return f"{readable[:100]}-{digest}"
 
 
@@ -103,9 +103,9 @@ def overlay_mount_argv(*, lower: Path, upper: Path, work: Path, target: Path) ->
     for path in (lower, upper, work, target):
         if UNSAFE_IN_OPTIONS.search(str(path)):
             raise AdjutantError(f"buildroot_dir: {path} has a character overlayfs options "
-                                "cannot carry (',', ':', '=', '\\\\' or a space)")  # fmt: skip
+                                "cannot carry (',', ':', '=', '\\\\' or a space)")
     return ["mount", "-t", "overlay", "overlay", "-o",
-            f"lowerdir={lower},upperdir={upper},workdir={work}", str(target)]  # fmt: skip
+            f"lowerdir={lower},upperdir={upper},workdir={work}", str(target)]
 
 
 def umount_argv(target: Path) -> list[str]:
@@ -144,7 +144,7 @@ class TaskView:
         finally:
             os.close(fd)
         await run_async(overlay_mount_argv(lower=lower, upper=self.upper, work=self.work,
-                                           target=self.root), timeout=60)  # fmt: skip
+                                           target=self.root), timeout=60)
 
     async def unmount(self) -> None:
         if self.lower() is not None:
@@ -223,7 +223,7 @@ class RootCache:
     # ---- use ---------------------------------------------------------------------------
 
     async def ensure(self, key: RootKey, prepare: Callable[[Path], Awaitable[Path]], *,
-                     task_id: int) -> tuple[Path, str, bool]:  # fmt: skip
+                     task_id: int) -> tuple[Path, str, bool]:
         """The prepared root for `key`, its group package list (rpm -qa text)
         and whether it was there already.  `prepare(directory)` installs the
         root into `directory` (empty, made here) under the calling task's unit
@@ -245,7 +245,7 @@ class RootCache:
         return entry / "root", listing.read_text(), hit
 
     async def _make(self, entry: Path, prepare: Callable[[Path], Awaitable[Path]],
-                    task_id: int) -> None:  # fmt: skip
+                    task_id: int) -> None:
         """Prepare into <name>.partial-<task id> (the task's own: a task resumed
         after a restart finds its preparation there, still running or done),
         then rename it to <name>."""

@@ -116,7 +116,7 @@ def dnf_command(repo: Repo) -> str:
         "--no-gpgchecks" if options.package_manager == "dnf5" else "--nogpgcheck",
         f"--releasever={options.releasever or 'koji'}",
         q(f"--repofrompath=koji,{repo.url}"), "--repo=koji",
-    ]  # fmt: skip
+    ]
     if options.package_manager != "dnf5":
         # the image's own plugins stay out (a RHEL image's subscription-manager
         # would talk to its servers); builddep_command enables builddep alone
@@ -151,7 +151,7 @@ def _module_setup(repo: Repo) -> str:
         + f'{dnf_command(repo)} module {action} {q(module)} >> "$R/root.log" 2>&1 \\\n'
         + or_fail("module setup", f"dnf module {action} {module} failed (see root.log)",
                   EXIT_SETUP)
-        for action, module in repo.options.module_setup_commands)  # fmt: skip
+        for action, module in repo.options.module_setup_commands)
 
 
 PRELUDE = f"""\
@@ -233,7 +233,7 @@ def prepare_script(*, repo: Repo, group: str, packages: Sequence[str]) -> str:
         + BUILD_USER_ENTRY
         + _record_installed("buildroot-group.tsv")
         + say(f"Finish: installing the buildroot group {group}")
-    )  # fmt: skip
+    )
 
 
 def deps_script(*, repo: Repo, srpm: str, what: str) -> str:
@@ -249,7 +249,7 @@ def deps_script(*, repo: Repo, srpm: str, what: str) -> str:
         + NO_CACHE_IN_ROOT
         + _record_installed("buildroot.tsv")
         + f'state "Finish: installing {what}"\n'
-    )  # fmt: skip
+    )
 
 
 def _user_macros(macros: Mapping[str, str]) -> str:
@@ -272,7 +272,7 @@ def _build_setup(macros: Mapping[str, str], environment: Mapping[str, str]) -> s
     return ('state "Start: build setup"\n' + HW_INFO + _user_macros(macros)
             + _build_environment(environment)
             + f'rm -rf {TOPDIR}\nmkdir -p {TOPDIR}\n'
-            + 'state "Note: building as $(id -un 2>/dev/null) (uid $(id -u))"\n')  # fmt: skip
+            + 'state "Note: building as $(id -un 2>/dev/null) (uid $(id -u))"\n')
 
 
 def _dynamic_requirements(target: str) -> str:
@@ -325,7 +325,7 @@ def build_script(
         + f'find {TOPDIR}/RPMS {TOPDIR}/SRPMS -type f -name "*.rpm" ! -name "*.nosrc.rpm" '
           '-exec cp --no-dereference -- {} "$R/" \\;\n'
         + 'state "Finish: rpmbuild"\n'
-    )  # fmt: skip
+    )
 
 
 SCM_DIR = f"{BUILDDIR}/scm"
@@ -336,7 +336,7 @@ GIT_SAFETY = "-c protocol.ext.allow=never -c protocol.file.allow=never"
 
 
 def checkout_script(*, clone_url: str, ref: str, subdir: str, source_cmd: Sequence[str],
-                    shown_url: Optional[str] = None) -> str:  # fmt: skip
+                    shown_url: Optional[str] = None) -> str:
     """Check the package's repository out (the only step with network) and run
     its source command (`make sources`) in it, as the build user.  `shown_url`
     (the URL without its password) is what state.log and errors say."""
@@ -363,18 +363,18 @@ def checkout_script(*, clone_url: str, ref: str, subdir: str, source_cmd: Sequen
            + or_fail("checkout", f"{' '.join(source_cmd)} failed (see checkout.log)",
                      EXIT_CHECKOUT) if source_cmd else "")
         + 'state "Finish: checkout"\n'
-    )  # fmt: skip
+    )
 
 
 def srpm_from_checkout_script(*, subdir: str, macros: Mapping[str, str],
                               environment: Mapping[str, str],
-                              source_layout: bool = True) -> str:  # fmt: skip
+                              source_layout: bool = True) -> str:
     """Build the SRPM from the checked out spec (no network).  A SPECS/ and
     SOURCES/ layout is accepted when kojid's support_rpm_source_layout is on."""
     checkout = f"{SCM_DIR}/{subdir}" if subdir else SCM_DIR
     layout = ('if [ -d "$C/SPECS" ]; then SPECDIR="$C/SPECS"; SOURCEDIR="$C/SOURCES"; '
               'else SPECDIR="$C"; SOURCEDIR="$C"; fi\n') if source_layout else \
-        'SPECDIR="$C"; SOURCEDIR="$C"\n'  # fmt: skip
+        'SPECDIR="$C"; SOURCEDIR="$C"\n'
     return (
         USER_PRELUDE
         + _build_setup(macros, environment)
@@ -392,4 +392,4 @@ def srpm_from_checkout_script(*, subdir: str, macros: Mapping[str, str],
         + f'find {TOPDIR}/SRPMS -type f -name "*.src.rpm" -exec cp --no-dereference -- {{}} "$R/" '
           '\\;\n'
         + 'state "Finish: rpmbuild -bs"\n'
-    )  # fmt: skip
+    )

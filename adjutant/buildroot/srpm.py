@@ -88,7 +88,7 @@ def read_srpm(path: Path) -> SourceRPM:
         exclusive_arch=tuple(_text(a) for a in header[rpm.RPMTAG_EXCLUSIVEARCH] or []),
         exclude_arch=tuple(_text(a) for a in header[rpm.RPMTAG_EXCLUDEARCH] or []),
         build_arch=tuple(_text(a) for a in header[rpm.RPMTAG_BUILDARCHS] or []),
-    )  # fmt: skip
+    )
 
 
 def arch_refusal(srpm: SourceRPM, arch: str) -> Optional[str]:
@@ -96,9 +96,9 @@ def arch_refusal(srpm: SourceRPM, arch: str) -> Optional[str]:
     if arch == "noarch":
         return None
     if srpm.exclusive_arch and not any(fnmatch.fnmatchcase(arch, a) or a == "noarch"
-                                       for a in srpm.exclusive_arch):  # fmt: skip
+                                       for a in srpm.exclusive_arch):
         return (f"{srpm.nvr} does not build on {arch} "
-                f"(ExclusiveArch: {' '.join(srpm.exclusive_arch)})")  # fmt: skip
+                f"(ExclusiveArch: {' '.join(srpm.exclusive_arch)})")
     if any(fnmatch.fnmatchcase(arch, a) for a in srpm.exclude_arch):
         return f"{srpm.nvr} does not build on {arch} (ExcludeArch: {' '.join(srpm.exclude_arch)})"
     return None

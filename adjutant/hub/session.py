@@ -216,13 +216,13 @@ class Hub:
         """Call `name` ('host.getTasks', 'getTaskInfo', ...) with koji's marshalling."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_POOL, lambda: self.call_blocking(name, *args,
-                                                                           **kwargs))  # fmt: skip
+                                                                           **kwargs))
 
     async def probe(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """`call` with one try: for the worker's loop, whose next poll is the retry."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_POOL, lambda: self.probe_blocking(name, *args,
-                                                                            **kwargs))  # fmt: skip
+                                                                            **kwargs))
 
     async def subsession(self) -> Hub:
         """A subsession for one task, as kojid makes one per task."""
@@ -278,9 +278,9 @@ def connect(config: Config, *, source: str = "kojid.conf") -> Hub:
             session.login()
         else:
             principal = config.krb_principal or (config.host_principal_format
-                                                 % socket.getfqdn())  # fmt: skip
+                                                 % socket.getfqdn())
             session.gssapi_login(principal=principal, keytab=str(config.keytab),
-                                 ccache=str(config.ccache))  # fmt: skip
+                                 ccache=str(config.ccache))
     except Exception as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AdjutantError(f"login to {config.server} ({method}) failed: {text}") from exc

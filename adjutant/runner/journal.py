@@ -64,7 +64,7 @@ class JournalCopier:
     """Follows one unit invocation's output in the journal into `log_path`."""
 
     def __init__(self, *, invocation_id: str, log_path: Path, cursor_path: Path,
-                 append: bool = False, max_bytes: Optional[int] = None) -> None:  # fmt: skip
+                 append: bool = False, max_bytes: Optional[int] = None) -> None:
         self.invocation_id = invocation_id
         # past this size the copy stops, with a note; the journal has the rest
         self.max_bytes = max_bytes
@@ -92,7 +92,7 @@ class JournalCopier:
     def _save_position(self, cursor: str, offset: int) -> None:
         write_atomically(self.cursor_path, json.dumps(
             {"invocation_id": self.invocation_id, "cursor": cursor, "offset": offset,
-             "lines": self.lines_written}))  # fmt: skip
+             "lines": self.lines_written}))
 
     # ---- reading ------------------------------------------------------------
 
@@ -162,7 +162,7 @@ class JournalCopier:
             out.write(data)
             return
         out.write(log_cap_note(self.max_bytes, "the rest is in the journal: journalctl "
-                               f"_SYSTEMD_INVOCATION_ID={self.invocation_id}"))  # fmt: skip
+                               f"_SYSTEMD_INVOCATION_ID={self.invocation_id}"))
         out.flush()
 
     # ---- the asyncio side ---------------------------------------------------
@@ -182,10 +182,10 @@ class JournalCopier:
                 await loop.run_in_executor(None, self._copy_available)
             self._wakeup.clear()
             waiters = [asyncio.ensure_future(self._wakeup.wait()),
-                       asyncio.ensure_future(ended.wait())]  # fmt: skip
+                       asyncio.ensure_future(ended.wait())]
             timeout = None if reliable else UNRELIABLE_FD_RECHECK_SECONDS
             _, pending = await asyncio.wait(waiters, timeout=timeout,
-                                            return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                                            return_when=asyncio.FIRST_COMPLETED)
             for waiter in pending:
                 waiter.cancel()
 

@@ -86,7 +86,7 @@ class Termination:
         code = int(props.get("ExecMainCode", 0))
         status = props.get("ExecMainStatus")
         return cls(str(props.get("Result", "")), kinds.get(code, ""),
-                   None if status is None or code == 0 else int(status))  # fmt: skip
+                   None if status is None or code == 0 else int(status))
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Outcome:
 
 
 def usage_from_record(record: Optional[Mapping[str, Any]],
-                      props: Optional[Mapping[str, Any]]) -> Usage:  # fmt: skip
+                      props: Optional[Mapping[str, Any]]) -> Usage:
     values = dict((record or {}).get("usage") or {})
     nsec = values.get("cpu_usage_nsec")
     if nsec is None and props:
@@ -199,28 +199,28 @@ def classify(
     else:
         if cancelled:
             return Outcome(task_id, OutcomeKind.CANCELLED, "cancelled before it started",
-                           usage=usage)  # fmt: skip
+                           usage=usage)
         return Outcome(task_id, OutcomeKind.LOST,
                        "lost: its unit vanished before adjutant saw how it ended",
-                       usage=usage)  # fmt: skip
+                       usage=usage)
 
     status = end.status if end.exit_kind == "exited" else None
     clean = end.service_result == "success" and end.exit_kind == "exited" and end.status == 0
     if cancelled and not clean:
         return Outcome(task_id, OutcomeKind.CANCELLED, "cancelled: its unit was stopped on request",
-                       status, usage)  # fmt: skip
+                       status, usage)
     if end.service_result == "timeout":
         limit = f" of {runtime_max:.0f} s" if runtime_max else ""
         return Outcome(task_id, OutcomeKind.TIMED_OUT,
                        f"timed out: it ran past its run-time limit{limit} and was stopped",
-                       status, usage)  # fmt: skip
+                       status, usage)
     if _out_of_memory(end, record, usage):
         memory_limit = usage.memory_limit_bytes
         detail = f" of {format_size(memory_limit)}" if memory_limit else ""
         return Outcome(task_id, OutcomeKind.OUT_OF_MEMORY,
                        f"killed for memory: it used up its memory limit{detail} "
                        "and the kernel killed it",
-                       status, usage)  # fmt: skip
+                       status, usage)
     if clean:
         return Outcome(task_id, OutcomeKind.SUCCEEDED, "succeeded", 0, usage)
     return Outcome(task_id, OutcomeKind.FAILED, _failure_message(end), status, usage)

@@ -87,7 +87,7 @@ def task_run_argv(
         # root inside keeps only podman's default set less what no build needs.
         "--security-opt=no-new-privileges",
         "--cap-drop=NET_BIND_SERVICE",
-    ]  # fmt: skip
+    ]
     if drop_caps:
         argv.append("--cap-drop=all")
     argv += idmap_options(idmap)
@@ -122,7 +122,7 @@ def remove_image_argv(*, podman: Path, image: str) -> list[str]:
 def remove_container_argv(*, podman: Path, task_id: int) -> list[str]:
     """Remove a task's container if it is still there, killing it at once."""
     return [str(podman), "rm", "--force", "--ignore", "--volumes", "--time", "0",
-            container_name(task_id)]  # fmt: skip
+            container_name(task_id)]
 
 
 def task_containers_argv(*, podman: Path) -> list[str]:

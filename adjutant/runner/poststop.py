@@ -100,7 +100,7 @@ def read_usage(paths: dict[str, str], root: PathLike = CGROUP_ROOT) -> dict[str,
     usage: dict[str, Optional[int]] = {
         "cgroup_version": None, "cpu_usage_nsec": None, "memory_peak_bytes": None,
         "memory_limit_bytes": None, "memory_limit_hits": None, "oom_kills": None,
-    }  # fmt: skip
+    }
     unified = paths.get("", "/").lstrip("/")
     if os.path.exists(os.path.join(root, "cgroup.controllers")):
         usage["cgroup_version"] = 2
@@ -133,7 +133,7 @@ def read_usage(paths: dict[str, str], root: PathLike = CGROUP_ROOT) -> dict[str,
 
 
 def container_to_remove(action: str, service_result: str, exit_code: str,
-                        exit_status: str) -> bool:  # fmt: skip
+                        exit_status: str) -> bool:
     """Whether the task's container must be removed now.
 
     run: when `podman run --rm` exits by itself, it has already removed the
@@ -166,7 +166,7 @@ def remove_container(podman: str, task_id: int) -> int:
     container stopped ("conmon exited prematurely") and the second removes it."""
     # Run as a script without site-packages: find the adjutant package by path.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))))  # fmt: skip
+        os.path.abspath(__file__)))))
     from pathlib import Path  # here: the common path of this script imports little
 
     from adjutant.errors import AdjutantError

@@ -91,7 +91,7 @@ class CgroupLayout:
 
 def limit_properties(limits: ResourceLimits, layout: CgroupLayout) -> list[Property]:
     props: list[Property] = [("CPUAccounting", "b", True), ("MemoryAccounting", "b", True),
-                             ("TasksAccounting", "b", True)]  # fmt: skip
+                             ("TasksAccounting", "b", True)]
     if limits.memory_max is not None:
         name = "MemoryMax" if layout.version == 2 else "MemoryLimit"
         props.append((name, "t", limits.memory_max))
@@ -117,7 +117,7 @@ RLIMIT_PROPERTIES = {
     "RLIMIT_DATA": "LimitDATA", "RLIMIT_FSIZE": "LimitFSIZE", "RLIMIT_MEMLOCK": "LimitMEMLOCK",
     "RLIMIT_NOFILE": "LimitNOFILE", "RLIMIT_NPROC": "LimitNPROC", "RLIMIT_RSS": "LimitRSS",
     "RLIMIT_STACK": "LimitSTACK",
-}  # fmt: skip
+}
 
 
 def rlimit_properties(rlimits: Sequence[tuple[str, str]]) -> list[Property]:
@@ -161,7 +161,7 @@ def task_unit_properties(
         ("LogExtraFields", "aay", [f"ADJUTANT_TASK_ID={task_id}".encode()]),
         # A build may print far more than journald's default 10000 lines per 30 s.
         ("LogRateLimitIntervalUSec", "t", 0),
-    ]  # fmt: skip
+    ]
     props += limit_properties(limits, layout)
     props += rlimit_properties(rlimits)
     if environment:

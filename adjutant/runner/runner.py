@@ -78,7 +78,7 @@ class _Task:
 
 class TaskRunner:
     def __init__(self, settings: RunnerSettings, *,
-                 layout: Optional[CgroupLayout] = None) -> None:  # fmt: skip
+                 layout: Optional[CgroupLayout] = None) -> None:
         self.config = settings
         self.layout = layout or CgroupLayout.detect()
         self._systemd = SystemdManager()
@@ -127,7 +127,7 @@ class TaskRunner:
             network=spec.network,
             personality=spec.personality, rootfs=spec.rootfs, idmap=spec.idmap,
             drop_caps=spec.drop_caps,
-        )  # fmt: skip
+        )
 
     def unit_properties(self, spec: TaskSpec, state: TaskState) -> list[Property]:
         podman = self.config.podman
@@ -135,7 +135,7 @@ class TaskRunner:
         # -I -S: the script needs nothing beyond the standard library (poststop.py)
         exec_stop_post = [sys.executable, "-I", "-S", os.path.abspath(poststop.__file__),
                           str(state.path), str(spec.task_id), str(podman),
-                          spec.action]  # fmt: skip
+                          spec.action]
         environment = []
         if self.layout.version == 1:
             # podman 5 warns on every call that cgroup v1 is deprecated; the
@@ -146,7 +146,7 @@ class TaskRunner:
             exec_stop_post=exec_stop_post, limits=spec.limits, layout=self.layout,
             slice_name=self.config.task_slice, stop_timeout=self.config.task_stop_timeout,
             environment=environment, rlimits=self.config.rlimits,
-        )  # fmt: skip
+        )
         # Keeps a finished unit loaded while we are connected, so its final
         # properties can be read even when it ended within a millisecond.
         props.append(("AddRef", "b", True))
@@ -164,7 +164,7 @@ class TaskRunner:
         watch.active_state = watch.sub_state = watch.invocation_id = None
         watch.removed = False
         task = _Task(spec=spec, state=state, watch=watch, log_path=self.log_path_for(spec),
-                     outcome=asyncio.get_running_loop().create_future())  # fmt: skip
+                     outcome=asyncio.get_running_loop().create_future())
         self._tasks[task_id] = task
         try:
             job = await self._start_unit(unit, self.unit_properties(spec, state))
@@ -249,7 +249,7 @@ class TaskRunner:
             copier = JournalCopier(invocation_id=invocation, log_path=task.log_path,
                                    cursor_path=state.cursor_file,
                                    append=task.spec.log_append,
-                                   max_bytes=self.config.log_max_bytes)  # fmt: skip
+                                   max_bytes=self.config.log_max_bytes)
             await copier.start()
             copying = asyncio.ensure_future(copier.follow(ended))
         try:
@@ -283,7 +283,7 @@ class TaskRunner:
         )
         tail = () if outcome.ok else read_tail(task.log_path, LOG_TAIL_LINES)
         return Outcome(outcome.task_id, outcome.kind, outcome.message, outcome.exit_status,
-                       outcome.usage, str(task.log_path), tail)  # fmt: skip
+                       outcome.usage, str(task.log_path), tail)
 
     # ---- for callers ---------------------------------------------------------
 
@@ -309,7 +309,7 @@ class TaskRunner:
             await asyncio.wait_for(asyncio.shield(task.outcome), self.config.cancel_grace)
         except asyncio.TimeoutError:
             log.info("task %s: still running %.0f s after SIGTERM; killing it",
-                     task_id, self.config.cancel_grace)  # fmt: skip
+                     task_id, self.config.cancel_grace)
             await self._ignore_missing(self._systemd.kill(unit, signal.SIGKILL))
         except RunnerError:
             pass
@@ -331,14 +331,14 @@ class TaskRunner:
             await asyncio.wait_for(self.wait(task_id), timeout)
         except (asyncio.TimeoutError, RunnerError) as exc:
             log.warning("task %s: its unit did not end within %.0f s: %s", task_id,
-                        timeout, exc or "timed out")  # fmt: skip
+                        timeout, exc or "timed out")
         await self.release(task_id)
 
     async def remove_container(self, task_id: int) -> None:
         """Remove the task's container if one is left (its unit's ExecStopPost
         could not): for a task that is over."""
         await run_async(remove_container_argv(podman=self.config.podman, task_id=task_id),
-                        timeout=120)  # fmt: skip
+                        timeout=120)
 
     async def release(self, task_id: int) -> None:
         """Forget a finished task: reset its unit and delete its state."""
@@ -378,13 +378,13 @@ class TaskRunner:
         spec = state.load_spec()
         if spec is None:
             log.warning("found %s with no saved spec; following it with defaults",
-                        task_unit_name(task_id))  # fmt: skip
+                        task_unit_name(task_id))
             spec = TaskSpec(task_id=task_id, image="unknown", command=("unknown",),
-                            description=f"task {task_id} (re-attached)")  # fmt: skip
+                            description=f"task {task_id} (re-attached)")
         watch = self._events.watch(task_unit_name(task_id))
         task = _Task(spec=spec, state=state, watch=watch, log_path=self.log_path_for(spec),
                      outcome=asyncio.get_running_loop().create_future(),
-                     cancel_requested=state.cancelled())  # fmt: skip
+                     cancel_requested=state.cancelled())
         self._tasks[task_id] = task
         await self._events.refresh(watch)
         task.follower = asyncio.ensure_future(self._follow(task))
@@ -392,6 +392,6 @@ class TaskRunner:
     async def _adopt(self, task_id: int) -> None:
         """Follow the task's unit if systemd has one loaded that we do not know."""
         props = await self._events.get_all(task_unit_name(task_id),
-                                           "org.freedesktop.systemd1.Unit")  # fmt: skip
+                                           "org.freedesktop.systemd1.Unit")
         if props and props.get("LoadState") not in (None, "not-found"):
             await self._follow_again(task_id)

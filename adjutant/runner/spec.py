@@ -93,7 +93,7 @@ class TaskSpec:
                 raise ValueError(f"task {self.task_id}: mount {mount} has a ':' in a path")
         if self.rootfs is not None and (not self.rootfs.startswith("/") or ":" in self.rootfs):
             raise ValueError(f"task {self.task_id}: rootfs {self.rootfs!r} must be an absolute "
-                             "path without ':'")  # fmt: skip
+                             "path without ':'")
         if self.idmap is not None:
             start, _, size = self.idmap.partition(":")
             if not (start.isdigit() and size.isdigit() and int(size) > 0):

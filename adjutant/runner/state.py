@@ -54,7 +54,7 @@ class TaskState:
         for key, value in spec.environment.items():
             if "\n" in value or "\n" in key or "=" in key:
                 raise ValueError(f"task {self.task_id}: environment entry {key!r} cannot be "
-                                 "passed to a container (newline or '=' in it)")  # fmt: skip
+                                 "passed to a container (newline or '=' in it)")
             lines.append(f"{key}={value}\n")
         write_atomically(self.env_file, "".join(lines), mode=0o600)
 

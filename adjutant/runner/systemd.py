@@ -93,7 +93,7 @@ class SystemdManager:
             unit_signatures.KNOWN_UNIT_SIGNATURES.setdefault(key, signature.encode())
             props[key] = _encode(value)
         job = self._call(f"start {unit}",
-                         lambda m: m.StartTransientUnit(unit.encode(), b"fail", props))  # fmt: skip
+                         lambda m: m.StartTransientUnit(unit.encode(), b"fail", props))
         return _text(job)
 
     # ---- coroutines ---------------------------------------------------------
@@ -128,7 +128,7 @@ class SystemdManager:
 
         def forget() -> None:
             for what, call in (("reset", lambda m: m.ResetFailedUnit(name)),
-                               ("unreference", lambda m: m.UnrefUnit(name))):  # fmt: skip
+                               ("unreference", lambda m: m.UnrefUnit(name))):
                 # not failed, not loaded, or referenced by an earlier run: fine
                 with contextlib.suppress(SystemdCallError):
                     self._call(f"{what} {unit}", call)
@@ -138,7 +138,7 @@ class SystemdManager:
     async def list_units(self, pattern: str) -> list[ListedUnit]:
         def listing() -> list[ListedUnit]:
             rows = self._call("list units",
-                              lambda m: m.ListUnitsByPatterns([], [pattern.encode()]))  # fmt: skip
+                              lambda m: m.ListUnitsByPatterns([], [pattern.encode()]))
             return [ListedUnit(_text(r[0]), _text(r[3]), _text(r[4])) for r in rows]
 
         return await self._run(listing)

@@ -102,9 +102,9 @@ class UnitEvents:
         for rule in MATCH_RULES:
             await self._call(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                              "org.freedesktop.DBus", member="AddMatch", signature="s",
-                             body=[rule])  # fmt: skip
+                             body=[rule])
         await self._call(bus, SYSTEMD, MANAGER_PATH, MANAGER_IFACE, member="Subscribe",
-                         signature="", body=[])  # fmt: skip
+                         signature="", body=[])
         return bus
 
     async def _stay_connected(self) -> None:
@@ -135,9 +135,9 @@ class UnitEvents:
 
     @staticmethod
     async def _call(bus: MessageBus, destination: str, path: str, interface: str, *,
-                    member: str, signature: str, body: list[Any]) -> Message:  # fmt: skip
+                    member: str, signature: str, body: list[Any]) -> Message:
         reply = await bus.call(Message(destination=destination, path=path, interface=interface,
-                                       member=member, signature=signature, body=body))  # fmt: skip
+                                       member=member, signature=signature, body=body))
         assert reply is not None
         if reply.message_type == MessageType.ERROR:
             detail = reply.body[0] if reply.body else ""
@@ -193,7 +193,7 @@ class UnitEvents:
         assert self._bus is not None
         try:
             reply = await self._call(self._bus, SYSTEMD, unit_object_path(unit), PROPERTIES_IFACE,
-                                     member="GetAll", signature="s", body=[interface])  # fmt: skip
+                                     member="GetAll", signature="s", body=[interface])
         except DBusCallError as exc:
             if exc.name in UNKNOWN_OBJECT_ERRORS:
                 return None

@@ -35,7 +35,7 @@ def canon(arch: str) -> str:
 def build_arches(*, tag_arches: str, tag: str, build_arch: Sequence[str],
                  exclusive_arch: Sequence[str], exclude_arch: Sequence[str],
                  extra_arches: Optional[str] = None, arch_override: Optional[str] = None,
-                 scratch: bool = False) -> list[str]:  # fmt: skip
+                 scratch: bool = False) -> list[str]:
     """kojid's getArchList: the arches to build, in order, each once.  The
     SRPM's lists are compared as written (as kojid does); only the last check,
     against the tag, is by canonical arch."""
@@ -63,7 +63,7 @@ def build_arches(*, tag_arches: str, tag: str, build_arch: Sequence[str],
 def task_arch(arch: str, *, tag_arches: str, literal_task_arches: str = "",
               noarch_arches: Optional[str] = None, exclusive_arch: Sequence[str] = (),
               exclude_arch: Sequence[str] = (),
-              choose: Callable[[list[str]], str] = random.choice) -> str:  # fmt: skip
+              choose: Callable[[list[str]], str] = random.choice) -> str:
     """kojid's choose_taskarch: the subtask's arch for building `arch`."""
     if any(fnmatch.fnmatch(arch, pattern) for pattern in literal_task_arches.split()):
         return arch
@@ -85,7 +85,7 @@ def task_arch(arch: str, *, tag_arches: str, literal_task_arches: str = "",
     if not candidates:
         # kojid's words (its missing space after "extra" included)
         raise ArchError(f"No valid arches were found. tag {tag_list!r}, extra {noarch_arches!r},"
-                        f"exclusive {exclusive!r}, exclude {exclude!r}")  # fmt: skip
+                        f"exclusive {exclusive!r}, exclude {exclude!r}")
     if set(candidates) != set(tag_list):
         return choose(candidates)
     return "noarch"

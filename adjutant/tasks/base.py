@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
 
 from adjutant.atomic import write_atomically
-from adjutant.buildroot.core import BuildrootServices
 from adjutant.buildroot.logs import upload_path
+from adjutant.buildroot.services import BuildrootServices
 from adjutant.config import Config, task_limits
 from adjutant.hub.session import Hub, HubError
 from adjutant.runner.outcome import Outcome
@@ -77,7 +77,7 @@ class Memo:
         return value
 
     async def once_checked(self, key: str, make: Callable[[], Awaitable[Any]],
-                           made: Callable[[], Awaitable[Any]]) -> Any:  # fmt: skip
+                           made: Callable[[], Awaitable[Any]]) -> Any:
         """As once(), for a hub call the hub refuses a second time: when an
         earlier run started it and died before its answer was recorded (the
         call may have reached the hub), `made()` asks the hub whether it did:
@@ -170,7 +170,7 @@ class TaskContext:
             mounts=tuple(mounts), environment=dict(environment or {}), network=network,
             limits=limits or task_limits(self.config), workdir=workdir,
             action=action, personality=personality,
-        )  # fmt: skip
+        )
 
     async def run_container(self, step: str, spec: TaskSpec) -> Outcome:
         """Run one step of the task as its unit, or finish a step already under way."""
@@ -187,12 +187,12 @@ class TaskContext:
         return outcome
 
     async def subtask(self, method: str, arglist: list[Any], *, label: Optional[str] = None,
-                      **opts: Any) -> int:  # fmt: skip
+                      **opts: Any) -> int:
         """Create (or, for a label already used by this task, find) a subtask."""
         if label is not None:
             opts["label"] = label
         return int(await self.hub.call("host.subtask", method=method, arglist=arglist,
-                                       parent=self.task_id, **opts))  # fmt: skip
+                                       parent=self.task_id, **opts))
 
     async def wait(
         self,
@@ -230,7 +230,7 @@ class TaskContext:
             finished = wanted if wanted is not None else finished + unfinished
         try:
             results = await self.hub.call("host.taskWaitResults", self.task_id, finished,
-                                          canfail=list(canfail) if canfail else None)  # fmt: skip
+                                          canfail=list(canfail) if canfail else None)
         except HubError as exc:
             if exc.unreachable:
                 raise

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from adjutant.buildroot.core import build_error, fetch_work_file
+from adjutant.buildroot.failure import build_error
 from adjutant.buildroot.srpm import SourceRPM, SourceRPMError, read_srpm
+from adjutant.buildroot.workfiles import fetch_work_file
 from adjutant.tasks.arches import ArchError, build_arches, task_arch
 from adjutant.tasks.base import TaskHandler
 
@@ -46,7 +47,7 @@ def is_scm_url(src: str) -> bool:
 
 def merge_results(build_id_task: int, subtasks: dict[str, int],
                   results: dict[int, Any]) -> tuple[str, list[str], dict[str, int],
-                                                    dict[str, list[str]]]:  # fmt: skip
+                                                    dict[str, list[str]]]:
     """kojid's runBuilds: the buildArch results as completeBuild takes them:
     (the SRPM the first arch rebuilt, the RPMs, {path: brootid}, {arch: logs})."""
     rpms: list[str] = []
@@ -102,7 +103,7 @@ class BuildHandler(TaskHandler):
     weight = 0.2
 
     async def handle(self, src: str, target: Any,
-                     opts: Optional[dict[str, Any]] = None) -> None:  # fmt: skip
+                     opts: Optional[dict[str, Any]] = None) -> None:
         ctx, hub, memo = self.ctx, self.ctx.hub, self.ctx.memo
         opts = dict(opts or {})
         scratch = bool(opts.get("scratch"))
@@ -116,12 +117,12 @@ class BuildHandler(TaskHandler):
         repo_info, event = where.repo_info, where.event
         if repo_info is None:
             repo_info = await memo.once("build:repo", lambda: self.get_repo(where.build_tag,
-                                                                            opts))  # fmt: skip
+                                                                            opts))
             event = await memo.once("build:event", self.last_event)
         assert repo_info is not None
         build_config = await hub.call("getBuildConfig", where.build_tag, event=event)
         srpm = await self.get_srpm(src, where.build_tag, repo_info["id"], opts,
-                                   build_config=build_config, from_scm=from_scm)  # fmt: skip
+                                   build_config=build_config, from_scm=from_scm)
         header = await self.read_header(srpm)
         package = await hub.call("getPackageConfig", where.dest_tag, header.name, event=event)
         if not opts.get("skip_tag") and not scratch:
@@ -134,23 +135,23 @@ class BuildHandler(TaskHandler):
         if not scratch:
             data = self.build_data(header, opts)
             build_id = int(await memo.once_checked("build:build_id", lambda: hub.call(
-                "host.initBuild", data), lambda: self.initiated(data)))  # fmt: skip
+                "host.initBuild", data), lambda: self.initiated(data)))
         failany = bool(opts.get("fail_fast")) or not ctx.config.build_arch_can_fail
         try:
             built, rpms, brmap, logs = await self.run_builds(
                 srpm, where.build_tag, arches, repo_info["id"], header=header,
-                build_config=build_config, failany=failany)  # fmt: skip
+                build_config=build_config, failany=failany)
             if scratch:
                 await memo.once("build:imported", lambda: hub.call(
-                    "host.moveBuildToScratch", ctx.task_id, built, rpms, logs=logs))  # fmt: skip
+                    "host.moveBuildToScratch", ctx.task_id, built, rpms, logs=logs))
             else:
                 await memo.once_checked("build:imported", lambda: hub.call(
                     "host.completeBuild", ctx.task_id, build_id, built, rpms, brmap,
-                    logs=logs), lambda: self.completed(build_id))  # fmt: skip
+                    logs=logs), lambda: self.completed(build_id))
         except Exception:
             if not scratch and not ctx.stopping and not ctx.lost:
                 await memo.once("build:failed", lambda: hub.call(
-                    "host.failBuild", ctx.task_id, build_id))  # fmt: skip
+                    "host.failBuild", ctx.task_id, build_id))
             raise
         if not opts.get("skip_tag") and not scratch:
             # [tag, build, force, fromtag, ignore_success]: no mail for a success
@@ -164,9 +165,9 @@ class BuildHandler(TaskHandler):
         import koji
 
         info = await self.ctx.hub.call("getBuild", {k: data[k] for k in
-                                                    ("name", "version", "release")})  # fmt: skip
+                                                    ("name", "version", "release")})
         mine = (info and info.get("task_id") == self.ctx.task_id
-                and info["state"] == koji.BUILD_STATES["BUILDING"])  # fmt: skip
+                and info["state"] == koji.BUILD_STATES["BUILDING"])
         return int(info["id"]) if mine else None
 
     async def completed(self, build_id: Optional[int]) -> Optional[dict[str, Any]]:
@@ -176,7 +177,7 @@ class BuildHandler(TaskHandler):
 
         info = await self.ctx.hub.call("getBuild", build_id)
         done = (info and info["state"] == koji.BUILD_STATES["COMPLETE"]
-                and info.get("task_id") == self.ctx.task_id)  # fmt: skip
+                and info.get("task_id") == self.ctx.task_id)
         return dict(info) if done else None
 
     async def destination(self, target: Any, opts: dict[str, Any]) -> Destination:
@@ -200,9 +201,9 @@ class BuildHandler(TaskHandler):
         if target_info:
             if repo_info and repo_info["tag_id"] != target_info["build_tag"]:
                 raise build_error(f"Repo/Target mismatch: {repo_info['tag_name']}/"
-                                  f"{target_info['build_tag_name']}")  # fmt: skip
+                                  f"{target_info['build_tag_name']}")
             return Destination(target_info["build_tag"], target_info["dest_tag"], target_info,
-                               repo_info, event)  # fmt: skip
+                               repo_info, event)
         if repo_info is None:
             raise koji.GenericError(f"unknown build target: {target}")
         if target is None:
@@ -218,7 +219,7 @@ class BuildHandler(TaskHandler):
         task checked out, the user's metadata."""
         data: dict[str, Any] = {"name": header.name, "version": header.version,
                                 "release": header.release, "epoch": header.epoch,
-                                "task_id": self.ctx.task_id}  # fmt: skip
+                                "task_id": self.ctx.task_id}
         source = self.ctx.memo.get("build:source")
         if source:
             data["source"] = source["source"]
@@ -230,7 +231,7 @@ class BuildHandler(TaskHandler):
         return data
 
     def arches(self, header: SourceRPM, build_config: dict[str, Any],
-               package: Optional[dict[str, Any]], opts: dict[str, Any]) -> list[str]:  # fmt: skip
+               package: Optional[dict[str, Any]], opts: dict[str, Any]) -> list[str]:
         try:
             return build_arches(
                 tag_arches=build_config.get("arches") or "", tag=build_config["name"],
@@ -242,7 +243,7 @@ class BuildHandler(TaskHandler):
             raise build_error(str(exc)) from None
 
     async def assert_policies(self, src: str, opts: dict[str, Any], where: Destination, *,
-                              from_scm: bool) -> None:  # fmt: skip
+                              from_scm: bool) -> None:
         """kojid's build policies, asked of the hub (host.assertPolicy)."""
         hub = self.ctx.hub
         task_info = await hub.call("getTaskInfo", self.ctx.task_id)
@@ -251,7 +252,7 @@ class BuildHandler(TaskHandler):
             "build_tag": where.build_tag, "skip_tag": bool(opts.get("skip_tag")),
             "scratch": opts.get("scratch"), "draft": opts.get("draft"),
             "from_scm": from_scm, "repo_id": opts.get("repo_id"),
-        }  # fmt: skip
+        }
         if where.target_info:
             data["target"] = where.target_info["name"]
         if not opts.get("skip_tag"):
@@ -279,57 +280,57 @@ class BuildHandler(TaskHandler):
             if check.get("request") and not min_event:
                 min_event = check["request"].get("min_event")
         waiter = await self.ctx.subtask("waitrepo", [tag["name"], None, builds or None, min_event],
-                                        label="waitrepo")  # fmt: skip
+                                        label="waitrepo")
         return dict((await self.ctx.wait([waiter]))[waiter])
 
     async def last_event(self) -> int:
         return int((await self.ctx.hub.call("getLastEvent"))["id"])
 
     async def get_srpm(self, src: Any, build_tag: int, repo_id: int, opts: dict[str, Any], *,
-                       build_config: dict[str, Any], from_scm: bool) -> str:  # fmt: skip
+                       build_config: dict[str, Any], from_scm: bool) -> str:
         """kojid's getSRPM: the SRPM (a path under work/) the arches build."""
         if not isinstance(src, str):
             raise build_error(f"Invalid source specification: {src}")
         if from_scm:
             return await self.srpm_subtask("buildSRPMFromSCM", src, build_tag, repo_id, opts,
-                                           build_config=build_config)  # fmt: skip
+                                           build_config=build_config)
         rebuild = (build_config.get("extra") or {}).get("rebuild_srpm", True)
         if opts.get("scratch") and opts.get("rebuild_srpm") is not None:
             rebuild = opts["rebuild_srpm"]
         if not rebuild:
             return src
         return await self.srpm_subtask("rebuildSRPM", src, build_tag, repo_id, opts,
-                                       build_config=build_config)  # fmt: skip
+                                       build_config=build_config)
 
     async def srpm_subtask(self, method: str, src: str, build_tag: int, repo_id: int,
                            opts: dict[str, Any], *,
-                           build_config: dict[str, Any]) -> str:  # fmt: skip
+                           build_config: dict[str, Any]) -> str:
         ctx = self.ctx
         arch = self.task_arch("noarch", build_config, header=None)
         task_id = await ctx.subtask(method, [src, build_tag, {"repo_id": repo_id,
                                                               "scratch": opts.get("scratch")}],
-                                    label="srpm", arch=arch)  # fmt: skip
+                                    label="srpm", arch=arch)
         result = (await ctx.wait([task_id]))[task_id]
         if "source" in result:
             ctx.memo.set("build:source", result["source"])
         return str(result["srpm"])
 
     def task_arch(self, arch: str, build_config: dict[str, Any], *,
-                  header: Optional[SourceRPM]) -> str:  # fmt: skip
+                  header: Optional[SourceRPM]) -> str:
         try:
             return task_arch(
                 arch, tag_arches=build_config.get("arches") or "",
                 literal_task_arches=self.ctx.config.literal_task_arches,
                 noarch_arches=(build_config.get("extra") or {}).get("noarch_arches"),
                 exclusive_arch=header.exclusive_arch if header else (),
-                exclude_arch=header.exclude_arch if header else ())  # fmt: skip
+                exclude_arch=header.exclude_arch if header else ())
         except ArchError as exc:
             raise build_error(str(exc)) from None
 
     async def read_header(self, srpm: str) -> SourceRPM:
         """kojid's readSRPMHeader: the SRPM from work/ (topdir or topurl)."""
         local = await fetch_work_file(self.ctx.config, srpm,
-                                      self.ctx.private_dir / "build" / Path(srpm).name)  # fmt: skip
+                                      self.ctx.private_dir / "build" / Path(srpm).name)
         try:
             return read_srpm(local)
         except SourceRPMError as exc:
@@ -338,7 +339,7 @@ class BuildHandler(TaskHandler):
     async def run_builds(self, srpm: str, build_tag: int, arches: list[str], repo_id: int, *,
                          header: SourceRPM, build_config: dict[str, Any],
                          failany: bool) -> tuple[str, list[str], dict[str, int],
-                                                 dict[str, list[str]]]:  # fmt: skip
+                                                 dict[str, list[str]]]:
         """One buildArch per arch (the first keeps the SRPM), all waited for."""
         ctx = self.ctx
         subtasks: dict[str, int] = {}
@@ -347,7 +348,7 @@ class BuildHandler(TaskHandler):
             taskarch = self.task_arch(arch, build_config, header=header)
             subtasks[arch] = await ctx.subtask(
                 "buildArch", [srpm, build_tag, arch, keep_srpm, {"repo_id": repo_id}],
-                label=arch, arch=taskarch)  # fmt: skip
+                label=arch, arch=taskarch)
             keep_srpm = False
         results = await ctx.wait(list(subtasks.values()), all=True, failany=failany)
         return merge_results(ctx.task_id, subtasks, results)

@@ -19,8 +19,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
+from adjutant.buildroot.core import Buildroot
+from adjutant.buildroot.failure import build_error
 from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
+from adjutant.buildroot.workfiles import fetch_work_file
 from adjutant.tasks.base import TaskHandler
 from adjutant.tasks.rpmbuild import buildroot_session, collect_results, upload_results
 
@@ -43,7 +45,7 @@ def write_noarch_rpmdiff(task_id: int, rpms: Sequence[Path], directory: Path) ->
     if not noarch:
         return None
     hashes = {p.name: koji.rpmdiff.Rpmdiff(str(p), str(p), ignore="S5TN").kojihash()
-              for p in noarch}  # fmt: skip
+              for p in noarch}
     path = directory / NOARCH_RPMDIFF
     path.write_text(json.dumps({str(task_id): hashes}, indent=2, sort_keys=True))
     return path
@@ -64,7 +66,7 @@ class BuildArchHandler(TaskHandler):
         return koji.canonArch(arch) in host_arches
 
     async def handle(self, pkg: str, root: Any, arch: str, keep_srpm: bool,
-                     opts: Optional[dict[str, Any]] = None) -> dict[str, Any]:  # fmt: skip
+                     opts: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         opts = opts or {}
         repo_id = opts.get("repo_id")
         if not repo_id:
@@ -85,7 +87,7 @@ class BuildArchHandler(TaskHandler):
 
         async with buildroot_session(ctx, buildroot) as streamer:
             await buildroot.conclude(await buildroot.rpmbuild(target=arch),
-                                     f"building {srpm.nvr}")  # fmt: skip
+                                     f"building {srpm.nvr}")
             built = await collect_results(ctx, buildroot)
             rpms = [p for p in built if not p.name.endswith(".src.rpm")]
             srpms = [p for p in built if p.name.endswith(".src.rpm")] if keep_srpm else []
@@ -98,4 +100,4 @@ class BuildArchHandler(TaskHandler):
             log_paths = await upload_results(ctx, [rpmdiff] if rpmdiff else [])
         return {"rpms": rpm_paths, "srpms": srpm_paths,
                 "logs": sorted(streamer.uploaded() + log_paths),
-                "brootid": buildroot.brootid}  # fmt: skip
+                "brootid": buildroot.brootid}

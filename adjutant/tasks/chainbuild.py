@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from adjutant.buildroot.core import build_error
+from adjutant.buildroot.failure import build_error
 from adjutant.tasks.base import TaskHandler
 from adjutant.tasks.build import is_scm_url
 
@@ -19,7 +19,7 @@ class ChainBuildHandler(TaskHandler):
     weight = 0.1  # mostly waiting on other tasks
 
     async def handle(self, srcs: list[list[str]], target: Any,
-                     opts: Optional[dict[str, Any]] = None) -> None:  # fmt: skip
+                     opts: Optional[dict[str, Any]] = None) -> None:
         import koji
 
         ctx, hub = self.ctx, self.ctx.hub
@@ -33,14 +33,14 @@ class ChainBuildHandler(TaskHandler):
         for n_level, level in enumerate(srcs):
             if nvrs:
                 waiting = await ctx.subtask("waitrepo", [target_info["build_tag_name"], None, nvrs],
-                                            label=f"wait {n_level}")  # fmt: skip
+                                            label=f"wait {n_level}")
                 await ctx.wait([waiting], all=True, failany=True)
             nvrs = []
             builds = []
             for n_src, src in enumerate(level):
                 if is_scm_url(src):
                     builds.append(await ctx.subtask("build", [src, target, opts],
-                                                    label=f"build {n_level},{n_src}"))  # fmt: skip
+                                                    label=f"build {n_level},{n_src}"))
                 else:
                     nvrs.append(src)  # the next level waits for it too
             if builds:

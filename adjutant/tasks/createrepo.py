@@ -56,7 +56,7 @@ class CreaterepoHandler(TaskHandler):
     weight = 1.5
 
     async def handle(self, repo_id: int, arch: str, oldrepo: Optional[dict[str, Any]],
-                     external_repos: Any = None) -> list[Any]:  # fmt: skip
+                     external_repos: Any = None) -> list[Any]:
         # external_repos: what kojid before 1.20 passed; the hub's list is read
         import koji
 
@@ -85,7 +85,7 @@ class CreaterepoHandler(TaskHandler):
                 log.warning("task %s: old repodata is missing: %s", ctx.task_id, candidate)
 
         external = await hub.call("getExternalRepoList", rinfo["tag_id"],
-                                  event=rinfo["create_event"])  # fmt: skip
+                                  event=rinfo["create_event"])
         try:
             mode = createrepo.merge_mode(external or [])
         except createrepo.CreaterepoError as exc:
@@ -96,11 +96,11 @@ class CreaterepoHandler(TaskHandler):
             has_packages=has_packages, update=old_repodata is not None,
             skip_stat=config.createrepo_skip_stat, use_createrepo_c=config.use_createrepo_c,
             external_urls=createrepo.external_urls(external or [], arch), merge_mode=mode,
-        )  # fmt: skip
+        )
 
         def logs() -> dict[str, Path]:
             return {name: ctx.workdir / name
-                    for name in (createrepo.CREATEREPO_LOG, createrepo.MERGEREPOS_LOG)}  # fmt: skip
+                    for name in (createrepo.CREATEREPO_LOG, createrepo.MERGEREPOS_LOG)}
 
         async with streamed_logs(ctx, logs):
             await self.run_createrepo(job, toprepodir, old_repodata)
@@ -109,7 +109,7 @@ class CreaterepoHandler(TaskHandler):
         return [upload_path(ctx.task_id), [path.name for path in files]]
 
     async def run_createrepo(self, job: createrepo.Job, toprepodir: Path,
-                             old_repodata: Optional[Path]) -> None:  # fmt: skip
+                             old_repodata: Optional[Path]) -> None:
         import koji
 
         ctx, config = self.ctx, self.ctx.config
@@ -136,7 +136,7 @@ class CreaterepoHandler(TaskHandler):
         # here; the README says how to label it once for containers.
         mounts = [Mount(str(ctx.workdir), createrepo.BUILDDIR, read_only=False),
                   Mount(str(inputs), INPUTS),
-                  Mount(str(toprepodir), str(toprepodir))]  # fmt: skip
+                  Mount(str(toprepodir), str(toprepodir))]
         packages = config.topdir / "packages"
         if packages.is_dir():
             mounts.append(Mount(str(packages), str(packages)))
@@ -144,9 +144,9 @@ class CreaterepoHandler(TaskHandler):
             mounts.append(Mount(str(old_repodata), createrepo.OLD_REPODATA))
         spec = ctx.container_spec(["/bin/bash", f"{INPUTS}/createrepo.sh"], image=image,
                                   mounts=mounts, network=bool(job.external_urls),
-                                  workdir=createrepo.BUILDDIR)  # fmt: skip
+                                  workdir=createrepo.BUILDDIR)
         spec = dataclasses.replace(spec, idmap=services.idmap, user=f"{BUILD_UID}:{BUILD_GID}",
-                                   drop_caps=True)  # fmt: skip
+                                   drop_caps=True)
         outcome = await ctx.run_container("createrepo", spec)
         if outcome.ok:
             return
@@ -164,12 +164,12 @@ class CreaterepoHandler(TaskHandler):
         listing = await ctx.in_workdir(lambda d: d.list_regular(relative))
         if listing.refused:
             raise koji.GenericError("createrepo left files that are refused: "
-                                    + "; ".join(sorted(listing.refused.values())))  # fmt: skip
+                                    + "; ".join(sorted(listing.refused.values())))
         if not listing.files:
             raise koji.GenericError("createrepo made no repodata")
         if len(listing.files) > MAX_REPODATA_FILES:
             raise koji.GenericError(f"createrepo left {len(listing.files)} files in repodata; "
-                                    f"at most {MAX_REPODATA_FILES} are taken")  # fmt: skip
+                                    f"at most {MAX_REPODATA_FILES} are taken")
         out = ctx.private_dir / "repodata"
         out.mkdir(exist_ok=True)
 

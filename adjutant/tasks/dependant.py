@@ -18,7 +18,7 @@ class DependantTaskHandler(TaskHandler):
 
         ctx, hub = self.ctx, self.ctx.hub
         waiting = [task for task in wait_list
-                   if isinstance(task, int) and await hub.call("getTaskInfo", task)]  # fmt: skip
+                   if isinstance(task, int) and await hub.call("getTaskInfo", task)]
         while waiting:
             for task in list(waiting):
                 if await hub.call("taskFinished", task):

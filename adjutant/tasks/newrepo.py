@@ -30,27 +30,27 @@ MAX_REPODATA_BYTES = 8 * 1024**3
 
 
 def legacy_opts(src: Any, debuginfo: Any, separate_src: Any,
-                opts: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:  # fmt: skip
+                opts: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     """kojid NewRepoTask: the deprecated src/debuginfo/separate_src
     parameters become opts; given with opts, the task fails."""
     import koji
 
     legacy = {key: bool(value) for key, value in
               (("src", src), ("debuginfo", debuginfo), ("separate_src", separate_src))
-              if value is not None}  # fmt: skip
+              if value is not None}
     if not legacy:
         return opts
     if opts is not None:
         raise koji.ParameterError("opts parameter cannot be combined with legacy options")
     log.warning("the src, debuginfo, and separate_src parameters for newRepo tasks are "
-                "deprecated; use the opts parameter")  # fmt: skip
+                "deprecated; use the opts parameter")
     return legacy
 
 
 def repo_arches(path: Path) -> list[str]:
     """The arches the hub wrote: directories with a pkglist, not groups/."""
     return sorted(entry.name for entry in path.iterdir()
-                  if entry.name != "groups" and (entry / "pkglist").is_file())  # fmt: skip
+                  if entry.name != "groups" and (entry / "pkglist").is_file())
 
 
 def same_file(first: Path, second: Path) -> bool:
@@ -75,7 +75,7 @@ class NewRepoHandler(TaskHandler):
         if event is not None:
             init_args["event"] = event
         repo_id, event_id = await ctx.memo.once("newrepo:init", lambda: hub.call(
-            "host.repoInit", tinfo["id"], **init_args))  # fmt: skip
+            "host.repoInit", tinfo["id"], **init_args))
         path = repo_dir(config.topdir, tinfo["name"], int(repo_id))
         if not path.is_dir():
             raise koji.GenericError(f"Repo directory missing: {path}")
@@ -90,15 +90,15 @@ class NewRepoHandler(TaskHandler):
         subtasks: dict[str, int] = {}
         for arch in arches:
             if clonable and oldrepo_path is not None and self.same_arch_content(
-                    oldrepo_path, path, arch):  # fmt: skip
+                    oldrepo_path, path, arch):
                 copied = await ctx.memo.once(f"newrepo:copied:{arch}",
-                                             self.copier(oldrepo_path, arch))  # fmt: skip
+                                             self.copier(oldrepo_path, arch))
                 if copied:
                     data[arch] = copied
                     cloned.append(arch)
                     continue
             subtasks[arch] = await ctx.subtask("createrepo", [repo_id, arch, oldrepo],
-                                               label=arch, arch="noarch")  # fmt: skip
+                                               label=arch, arch="noarch")
         if subtasks:
             results = await ctx.wait(list(subtasks.values()), all=True, failany=True)
             for arch, task_id in subtasks.items():
@@ -107,9 +107,9 @@ class NewRepoHandler(TaskHandler):
         if cloned:
             assert oldrepo is not None
             done_args["repo_json_updates"] = {"cloned_from_repo_id": oldrepo["id"],
-                                              "cloned_archs": cloned}  # fmt: skip
+                                              "cloned_archs": cloned}
         await ctx.memo.once_checked("newrepo:done", lambda: hub.call(
-            "host.repoDone", repo_id, data, **done_args), lambda: self.done(repo_id))  # fmt: skip
+            "host.repoDone", repo_id, data, **done_args), lambda: self.done(repo_id))
         return [repo_id, event_id]
 
     async def done(self, repo_id: int) -> Optional[bool]:
@@ -121,7 +121,7 @@ class NewRepoHandler(TaskHandler):
         return True if info["state"] != koji.REPO_INIT else None
 
     async def old_repo(self, tinfo: dict[str, Any]) -> tuple[Optional[dict[str, Any]],
-                                                            Optional[Path]]:  # fmt: skip
+                                                            Optional[Path]]:
         """The repo to update from (kojid NewRepoTask): the tag's READY one;
         else, when createrepo_update, the nearest parent tag's."""
         import koji
@@ -143,7 +143,7 @@ class NewRepoHandler(TaskHandler):
         return None, None
 
     async def clonable(self, oldrepo: Optional[dict[str, Any]], old_path: Optional[Path],
-                       new_path: Path, newrepo: dict[str, Any]) -> bool:  # fmt: skip
+                       new_path: Path, newrepo: dict[str, Any]) -> bool:
         """kojid NewRepoTask.check_repo: the old repo's options and comps are the
         new one's, and neither repo has external repos."""
         if oldrepo is None or old_path is None or not old_path.is_dir():
@@ -172,7 +172,7 @@ class NewRepoHandler(TaskHandler):
     def same_arch_content(old_path: Path, new_path: Path, arch: str) -> bool:
         """kojid NewRepoTask.check_arch_repo: same blocklist and pkglist."""
         return all(same_file(old_path / arch / name, new_path / arch / name)
-                   for name in ("blocklist", "pkglist"))  # fmt: skip
+                   for name in ("blocklist", "pkglist"))
 
     def copier(self, old_path: Path, arch: str) -> Callable[[], Awaitable[Any]]:
         return lambda: self.copy_arch_repo(old_path, arch)
@@ -207,7 +207,7 @@ class NewRepoHandler(TaskHandler):
             files = await asyncio.get_running_loop().run_in_executor(None, copy)
         except (OSError, UntrustedFileError) as exc:
             log.warning("task %s: copying the old repodata of %s failed: %s",
-                        ctx.task_id, arch, exc)  # fmt: skip
+                        ctx.task_id, arch, exc)
             return False
         where = f"{upload_path(ctx.task_id)}/{arch}"
         for path in files:

@@ -70,7 +70,7 @@ BUILD_MESSAGE = (
 
 def tag_message(*, from_addr: str, recipients: Sequence[str], build: dict[str, Any],
                 user_name: str, tag_name: Optional[str], from_tag_name: Optional[str],
-                is_successful: bool, failure_msg: str = "") -> str:  # fmt: skip
+                is_successful: bool, failure_msg: str = "") -> str:
     """kojid TagNotificationTask's mail: tagged, untagged or moved."""
     import koji
 
@@ -99,7 +99,7 @@ def tag_message(*, from_addr: str, recipients: Sequence[str], build: dict[str, A
         "status": "complete" if is_successful else "failed",
         "failure_info": "" if is_successful
         else f"Operation failed with the error:\r\n    {failure_msg}\r\n",
-    }  # fmt: skip
+    }
     return TAG_MESSAGE % values
 
 
@@ -115,7 +115,7 @@ def send_mail(config: Config, from_addr: str, recipients: Sequence[str], message
             server.sendmail(from_addr, list(recipients), message.encode("utf-8"))
     except (OSError, smtplib.SMTPException, socket.timeout) as exc:
         raise koji.GenericError(f"cannot send mail through smtphost {config.smtphost}: "
-                                f"{type(exc).__name__}: {exc}") from None  # fmt: skip
+                                f"{type(exc).__name__}: {exc}") from None
 
 
 class TagNotificationHandler(TaskHandler):
@@ -139,7 +139,7 @@ class TagNotificationHandler(TaskHandler):
         message = tag_message(from_addr=config.from_addr, recipients=recipients, build=build,
                               user_name=user["name"], tag_name=tag_name,
                               from_tag_name=from_name, is_successful=is_successful,
-                              failure_msg=failure_msg)  # fmt: skip
+                              failure_msg=failure_msg)
         await asyncio.get_running_loop().run_in_executor(
             None, send_mail, config, config.from_addr, recipients, message)
         return f"sent notification of tag operation {self.ctx.task_id} to: {', '.join(recipients)}"
@@ -183,12 +183,12 @@ class BuildNotificationHandler(TaskHandler):
             "request": await hub.call("getTaskRequest", task_id),
             "logs": sorted(logs, key=lambda x: (x[1], x[0])), "rpms": sorted(rpms),
             "srpms": srpms, "misc": sorted(misc, key=lambda x: (x[1], x[0])),
-        }  # fmt: skip
+        }
         for child in await hub.call("getTaskChildren", task_id):
             await self.task_data(child["id"], data)
 
     async def handle(self, recipients: list[str], build: dict[str, Any], target: Any,
-                     weburl: str) -> Optional[str]:  # fmt: skip
+                     weburl: str) -> Optional[str]:
         import koji
         import koji.util
 
@@ -206,7 +206,7 @@ class BuildNotificationHandler(TaskHandler):
                 cancel_info = f"\r\nCanceled by: {canceler['name']}"
         elif build["state"] == koji.BUILD_STATES["FAILED"]:
             failed_hosts = [f"{t['host']} ({t['arch']})" for t in data.values()
-                            if t["host"] and t["state"] == "failed"]  # fmt: skip
+                            if t["host"] and t["state"] == "failed"]
             failure_info = (f"\r\n{koji.buildLabel(build)} ({build['id']}) failed on "
                             f"{', '.join(failed_hosts)}:\r\n  {data[build['task_id']]['result']}")
         entries = await hub.call("getChangelogEntries", build["id"], queryOpts={"limit": 3})
@@ -215,7 +215,7 @@ class BuildNotificationHandler(TaskHandler):
             from_addr=config.from_addr, recipients=recipients, build=build, target=target,
             weburl=weburl, topurl=config.topurl or "", tasks=data,
             failure=failure_info or cancel_info, cancel_info=cancel_info,
-            changelog=f"Changelog:\r\n{changelog}" if changelog else "")  # fmt: skip
+            changelog=f"Changelog:\r\n{changelog}" if changelog else "")
         await asyncio.get_running_loop().run_in_executor(
             None, send_mail, config, config.from_addr, recipients, message)
         return f"sent notification of build {build['id']} to: {', '.join(recipients)}"
@@ -224,7 +224,7 @@ class BuildNotificationHandler(TaskHandler):
 def build_message(*, from_addr: str, recipients: Sequence[str], build: dict[str, Any],
                   target: Optional[dict[str, Any]], weburl: str, topurl: str,
                   tasks: dict[int, dict[str, Any]], failure: str, cancel_info: str,
-                  changelog: str) -> str:  # fmt: skip
+                  changelog: str) -> str:
     """kojid BuildNotificationTask's mail: the build, its SRPMs, and its tasks
     by state with their logs and RPMs."""
     import koji
@@ -241,7 +241,7 @@ def build_message(*, from_addr: str, recipients: Sequence[str], build: dict[str,
         output += f"{state.capitalize()} tasks:\r\n{'-' * len(state)}-------\r\n\r\n"
         for task in listed:
             output += f"Task {task['id']}" + (f" on {task['host']}\r\n" if task["host"]
-                                              else "\r\n")  # fmt: skip
+                                              else "\r\n")
             output += f"Task Type: {koji.taskLabel(task)}\r\n"
             if task["logs"]:
                 output += "logs:\r\n"
@@ -249,14 +249,14 @@ def build_message(*, from_addr: str, recipients: Sequence[str], build: dict[str,
                     # kojid compares the task list with 'closed' here, so a
                     # log's link is always the task's (getfile), never the build's
                     output += (f" {weburl}/getfile?taskID={task['id']}&name={name}"
-                               f"&volume={volume}\r\n")  # fmt: skip
+                               f"&volume={volume}\r\n")
             if task["rpms"]:
                 output += "rpms:\r\n" + "".join(
                     f" {buildurl}/{task['build_arch']}/{name}\r\n" for name in task["rpms"])
             if task["misc"]:
                 output += "misc:\r\n" + "".join(
                     f" {weburl}/getfile?taskID={task['id']}&name={name}&volume={volume}\r\n"
-                    for name, volume in task["misc"])  # fmt: skip
+                    for name, volume in task["misc"])
             output += "\r\n"
         output += "\r\n"
     values = {
@@ -270,6 +270,6 @@ def build_message(*, from_addr: str, recipients: Sequence[str], build: dict[str,
         "completion_time": koji.formatTimeLong(build["completion_ts"]),
         "changelog": changelog, "failure": failure, "output": output,
         "weburl": weburl, "task_id": build["task_id"],
-    }  # fmt: skip
+    }
     values["subject"] = BUILD_SUBJECT % values
     return BUILD_MESSAGE % values

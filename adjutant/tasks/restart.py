@@ -65,7 +65,7 @@ class RestartHostsHandler(TaskHandler):
         query: dict[str, Any] = {"enabled": True}
         if "channel" in options:
             query["channelID"] = (await hub.call("getChannel", options["channel"],
-                                                 strict=True))["id"]  # fmt: skip
+                                                 strict=True))["id"]
         if "arches" in options:
             query["arches"] = options["arches"]
         hosts = await hub.call("listHosts", **query)
@@ -77,9 +77,9 @@ class RestartHostsHandler(TaskHandler):
         for host in hosts:
             # as kojid: an assigned task bypasses the channel
             first = await ctx.subtask("restart", [host], label=f"restart {host['id']}",
-                                      assign=host["id"])  # fmt: skip
+                                      assign=host["id"])
             second = await ctx.subtask("restartVerify", [first, host],
-                                       label=f"sleep {host['id']}", assign=host["id"])  # fmt: skip
+                                       label=f"sleep {host['id']}", assign=host["id"])
             subtasks += [first, second]
             if host["id"] == this_host:
                 mine = [first, second]

@@ -20,13 +20,14 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Callable, Optional
 
-from adjutant.buildroot.core import Buildroot, build_error
+from adjutant.buildroot.core import Buildroot
+from adjutant.buildroot.failure import build_error
 from adjutant.buildroot.logs import LogStreamer, upload_path
 from adjutant.runner.state import container_log_path
 from adjutant.tasks.base import TaskContext
 
 LOG_NAMES = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log",
-             "checkout.log")  # fmt: skip
+             "checkout.log")
 
 
 # A guard on what a build may leave for upload (kojid has none; a build that
@@ -36,7 +37,7 @@ MAX_RESULT_BYTES = 16 * 1024**3
 
 
 async def collect_results(ctx: TaskContext, buildroot: Buildroot, *,
-                          suffix: str = ".rpm") -> list[Path]:  # fmt: skip
+                          suffix: str = ".rpm") -> list[Path]:
     """The RPMs the build left in result/, each checked to be a plain file and
     copied to the daemon's own directory: what is uploaded is the copy."""
     listing = await ctx.in_workdir(lambda d: d.list_regular("result", f"*{suffix}"))
@@ -45,7 +46,7 @@ async def collect_results(ctx: TaskContext, buildroot: Buildroot, *,
         raise build_error("; ".join(sorted(bad.values())))
     if len(listing.files) > MAX_RESULT_FILES:
         raise build_error(f"the build left {len(listing.files)} RPMs; at most "
-                          f"{MAX_RESULT_FILES} are taken")  # fmt: skip
+                          f"{MAX_RESULT_FILES} are taken")
     return [await buildroot.copy_result(name, max_size=MAX_RESULT_BYTES)
             for name in sorted(listing.files)]
 
@@ -70,12 +71,12 @@ async def upload_results(ctx: TaskContext, files: Sequence[Path]) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def streamed_logs(ctx: TaskContext, logs: Optional[Callable[[], dict[str, Path]]] = None,
-                        ) -> AsyncIterator[LogStreamer]:  # fmt: skip
+                        ) -> AsyncIterator[LogStreamer]:
     """Live upload of the task's logs (a build task's unless `logs` gives
     others) while the body runs, and once more after."""
     streamer = LogStreamer(ctx.hub, ctx.task_id, logs or (lambda: task_logs(ctx)),
                            on_refusal=ctx.on_hub_refusal,
-                           max_bytes=ctx.config.task_log_max_size)  # fmt: skip
+                           max_bytes=ctx.config.task_log_max_size)
     stop = asyncio.Event()
     following = asyncio.ensure_future(streamer.follow(stop))
     try:

@@ -18,9 +18,11 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from adjutant.buildroot.core import Buildroot, build_error, fetch_work_file
+from adjutant.buildroot.core import Buildroot
+from adjutant.buildroot.failure import build_error
 from adjutant.buildroot.script import checkout_script, srpm_from_checkout_script
 from adjutant.buildroot.srpm import SourceRPMError, read_srpm
+from adjutant.buildroot.workfiles import fetch_work_file
 from adjutant.runner.spec import Mount
 from adjutant.scm import ScmError, check_scm, parse_scm_url, task_policy_data
 from adjutant.tasks.base import TaskContext, TaskHandler
@@ -58,10 +60,10 @@ class RebuildSRPMHandler(TaskHandler):
     weight = 1.0
 
     async def handle(self, srpm: str, build_tag: Any,
-                     opts: Optional[dict[str, Any]] = None) -> dict[str, Any]:  # fmt: skip
+                     opts: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         ctx = self.ctx
         buildroot = Buildroot(ctx, tag=build_tag, repo_id=repo_id_of(opts), arch="noarch",
-                              group="srpm-build")  # fmt: skip
+                              group="srpm-build")
         await buildroot.load()
         name = Path(srpm).name
         local = await fetch_work_file(ctx.config, srpm, ctx.private_dir / name)
@@ -72,10 +74,10 @@ class RebuildSRPMHandler(TaskHandler):
         async with buildroot_session(ctx, buildroot) as streamer:
             await buildroot.place_input(local)
             await buildroot.conclude(await buildroot.rpmbuild(target="noarch", source_only=True),
-                                     f"rebuilding {header.nvr}")  # fmt: skip
+                                     f"rebuilding {header.nvr}")
             [uploaded] = await upload_results(ctx, [await the_srpm(ctx, buildroot)])
         return {"srpm": uploaded, "logs": streamer.uploaded(), "brootid": buildroot.brootid,
-                "source": {"source": name, "url": name}}  # fmt: skip
+                "source": {"source": name, "url": name}}
 
 
 class BuildSRPMFromSCMHandler(TaskHandler):
@@ -83,30 +85,30 @@ class BuildSRPMFromSCMHandler(TaskHandler):
     weight = 1.0
 
     async def handle(self, url: str, build_tag: Any,
-                     opts: Optional[dict[str, Any]] = None) -> dict[str, Any]:  # fmt: skip
+                     opts: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         ctx = self.ctx
         config = ctx.config
         try:
             scm = parse_scm_url(url, allow_password=config.allow_password_in_scm_url)
             extra = (await task_policy_data(ctx.hub, ctx.task_id, opts)
-                     if config.allowed_scms_use_policy else None)  # fmt: skip
+                     if config.allowed_scms_use_policy else None)
             permission = await check_scm(scm, allowed_scms=config.allowed_scms,
                                          use_config=config.allowed_scms_use_config,
                                          use_policy=config.allowed_scms_use_policy,
-                                         hub=ctx.hub, policy_extra=extra)  # fmt: skip
+                                         hub=ctx.hub, policy_extra=extra)
         except ScmError as exc:
             raise build_error(str(exc)) from None
         source_cmd = permission.source_cmd or ()
         buildroot = Buildroot(ctx, tag=build_tag, repo_id=repo_id_of(opts), arch="noarch",
-                              group="srpm-build")  # fmt: skip
+                              group="srpm-build")
         await buildroot.load()
         async with buildroot_session(ctx, buildroot) as streamer:
             checkout = checkout_script(clone_url=scm.clone_url, shown_url=scm.safe_url,
                                        ref=scm.ref, subdir=scm.subdir,
-                                       source_cmd=source_cmd)  # fmt: skip
+                                       source_cmd=source_cmd)
             path = buildroot.write_script("checkout.sh", checkout)
             outcome = await ctx.run_container("checkout", buildroot.bootstrap_spec(
-                path, network=True, extra_mounts=credentials_mounts(config)))  # fmt: skip
+                path, network=True, extra_mounts=credentials_mounts(config)))
             if not outcome.ok:
                 raise await buildroot.failure(outcome, f"checking out {scm.safe_url}")
             commit = (await buildroot.read_result("commit", max_size=200)).strip()
@@ -115,12 +117,12 @@ class BuildSRPMFromSCMHandler(TaskHandler):
             script = srpm_from_checkout_script(
                 subdir=scm.subdir, macros=buildroot.macros(),
                 environment=buildroot.environment(),
-                source_layout=config.support_rpm_source_layout)  # fmt: skip
+                source_layout=config.support_rpm_source_layout)
             await buildroot.conclude(await buildroot.run("srpm", "srpm.sh", script),
-                                     f"building the SRPM of {scm.safe_url}")  # fmt: skip
+                                     f"building the SRPM of {scm.safe_url}")
             [uploaded] = await upload_results(ctx, [await the_srpm(ctx, buildroot)])
         return {"srpm": uploaded, "logs": streamer.uploaded(), "brootid": buildroot.brootid,
-                "source": {"url": url, "source": scm.with_commit(commit)}}  # fmt: skip
+                "source": {"url": url, "source": scm.with_commit(commit)}}
 
 
 

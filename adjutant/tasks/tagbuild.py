@@ -16,7 +16,7 @@ class TagBuildHandler(TaskHandler):
 
     async def handle(self, tag_id: Any, build_id: Any, force: bool = False,
                      fromtag: Optional[Any] = None,
-                     ignore_success: bool = False) -> None:  # fmt: skip
+                     ignore_success: bool = False) -> None:
         ctx, hub = self.ctx, self.ctx.hub
         user_id = (await hub.call("getTaskInfo", ctx.task_id))["owner"]
         try:
@@ -24,15 +24,15 @@ class TagBuildHandler(TaskHandler):
             await hub.call("getTag", tag_id, strict=True)
             await ctx.memo.once_checked("tag:tagged", lambda: hub.call(
                 "host.tagBuild", ctx.task_id, tag_id, build_id, force=force, fromtag=fromtag),
-                lambda: self.tagged(tag_id, build_id))  # fmt: skip
+                lambda: self.tagged(tag_id, build_id))
             await ctx.memo.once("tag:notified", lambda: hub.call(
                 "host.tagNotification", True, tag_id, fromtag, build_id, user_id,
-                ignore_success))  # fmt: skip
+                ignore_success))
         except Exception as exc:
             cause = getattr(exc, "cause", exc)  # a hub fault: the hub's own words
             await ctx.memo.once("tag:notified", lambda: hub.call(
                 "host.tagNotification", False, tag_id, fromtag, build_id, user_id,
-                ignore_success, f"{type(cause).__name__}: {cause}"))  # fmt: skip
+                ignore_success, f"{type(cause).__name__}: {cause}"))
             if cause is not exc:
                 raise cause from None
             raise

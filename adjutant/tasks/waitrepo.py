@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from adjutant.buildroot.core import build_error
+from adjutant.buildroot.failure import build_error
 from adjutant.tasks.base import TaskHandler
 
 TIMEOUT = 120 * 60  # kojid's WaitrepoTask.TIMEOUT
@@ -22,7 +22,7 @@ class WaitrepoHandler(TaskHandler):
 
     async def handle(self, tag: Any, newer_than: Optional[Any] = None,
                      nvrs: Optional[list[str]] = None,
-                     min_event: Optional[Any] = None) -> dict[str, Any]:  # fmt: skip
+                     min_event: Optional[Any] = None) -> dict[str, Any]:
         import koji
 
         ctx, hub = self.ctx, self.ctx.hub
@@ -41,7 +41,7 @@ class WaitrepoHandler(TaskHandler):
                 if wanted and min_event is None:
                     min_event = await hub.call("tagLastChangeEvent", info["id"])
                 repo = (await hub.call("repo.request", info["id"],
-                                       min_event=min_event)).get("repo")  # fmt: skip
+                                       min_event=min_event)).get("repo")
                 if repo and await self._has_builds(info["id"], repo["create_event"], wanted):
                     return dict(repo)
             if time.time() - started > TIMEOUT:
@@ -55,11 +55,11 @@ class WaitrepoHandler(TaskHandler):
         return time.time()
 
     async def _has_builds(self, tag_id: int, event: Optional[int],
-                          wanted: list[dict[str, Any]]) -> bool:  # fmt: skip
+                          wanted: list[dict[str, Any]]) -> bool:
         """Whether every wanted build is tagged as of `event` (None: now)."""
         for build in wanted:
             tagged = await self.ctx.hub.call("listTagged", tag_id, event=event,
-                                             package=build["name"], inherit=True)  # fmt: skip
+                                             package=build["name"], inherit=True)
             nvrs = {(b["name"], b["version"], b["release"]) for b in tagged}
             if (build["name"], build["version"], build["release"]) not in nvrs:
                 return False

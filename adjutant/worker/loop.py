@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from adjutant.buildroot.core import BuildrootServices
+from adjutant.buildroot.services import BuildrootServices
 from adjutant.buildroot.roots import (
     partial_task_ids,
     remove_partials,
@@ -62,7 +62,7 @@ def _states() -> dict[str, int]:
     import koji
 
     return {name: koji.TASK_STATES[name] for name in
-            ("FREE", "OPEN", "CLOSED", "CANCELED", "ASSIGNED", "FAILED")}  # fmt: skip
+            ("FREE", "OPEN", "CLOSED", "CANCELED", "ASSIGNED", "FAILED")}
 
 
 @dataclass
@@ -91,7 +91,7 @@ def describe(task_id: int, method: str, params: list[Any]) -> str:
 
 class Worker:
     def __init__(self, config: Config, hub: Hub, runner: TaskRunner,
-                 handlers: Optional[dict[str, type[TaskHandler]]] = None) -> None:  # fmt: skip
+                 handlers: Optional[dict[str, type[TaskHandler]]] = None) -> None:
         self.config = config
         self.hub = hub
         self.runner = runner
@@ -133,15 +133,15 @@ class Worker:
             except (TypeError, KeyError, ValueError, AttributeError) as exc:
                 # a hub answer of a shape no check foresaw: one line, not a crash
                 log.error("poll failed on a hub answer: %s: %s; trying again in %s s",
-                          type(exc).__name__, exc, self.config.sleeptime)  # fmt: skip
+                          type(exc).__name__, exc, self.config.sleeptime)
                 taken = False
             if taken:
                 continue
             self._wakeup.clear()
             waiters = [asyncio.ensure_future(self._wakeup.wait()),
-                       asyncio.ensure_future(stop.wait())]  # fmt: skip
+                       asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=self.config.sleeptime,
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                               return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
 
@@ -158,7 +158,7 @@ class Worker:
                     await task.future
         with contextlib.suppress(HubError):
             await self.hub.call("host.updateHost", self.task_load, False,
-                                data=self.host_data())  # fmt: skip
+                                data=self.host_data())
         await self.runner.close()
 
     def host_data(self) -> dict[str, Any]:
@@ -177,15 +177,15 @@ class Worker:
         await self.deliver_outbox()
         await self.sweep_kept()
         self.host_info = answers.mapping("host.getHost",
-                                         await self.hub.probe("host.getHost"))  # fmt: skip
+                                         await self.hub.probe("host.getHost"))
         self.readiness = self.check_ready()
         await self.hub.probe("host.updateHost", self.task_load, self.readiness.ready,
-                            data=self.host_data())  # fmt: skip
+                            data=self.host_data())
         if not self.readiness.ready:
             log.debug("not ready: %s", self.readiness.reason)
             return False
         offered = answers.task_list("host.getTasks", await self.hub.probe("host.getTasks"),
-                                    ("state", "method"))  # fmt: skip
+                                    ("state", "method"))
         for task in offered:
             if task["id"] in self.tasks:
                 log.info("task %s was reassigned while we run it", task["id"])
@@ -207,12 +207,12 @@ class Worker:
             host=self.host_info, task_load=self.task_load, running=len(self.tasks),
             maxjobs=self.config.maxjobs, free_mib=free_mib, minspace=self.config.minspace,
             loadavg=os.getloadavg()[0], cpus=os.cpu_count() or 1, stopping=self.stopping,
-        )  # fmt: skip
+        )
 
     async def update_tasks(self) -> None:
         host_tasks = answers.task_list("host.getHostTasks",
                                        await self.hub.probe("host.getHostTasks"),
-                                       ("weight",))  # fmt: skip
+                                       ("weight",))
         open_here = {int(t["id"]): t for t in host_tasks}
         self.task_load = sum(float(t["weight"]) for t in host_tasks if not t.get("waiting"))
         await self._resume_or_free(open_here)
@@ -244,13 +244,13 @@ class Worker:
             if running.finished:
                 continue
             info = answers.optional_mapping("getTaskInfo", await self.hub.probe(
-                "getTaskInfo", task_id), ("state", "host_id"))  # fmt: skip
+                "getTaskInfo", task_id), ("state", "host_id"))
             if info is None:
                 await self.abandon(task_id, "the hub no longer knows it")
             elif info["state"] == self.states["CANCELED"]:
                 await self.abandon(task_id, "cancelled on the hub")
             elif info.get("host_id") != self.host_id or info["state"] in (
-                    self.states["FREE"], self.states["ASSIGNED"]):  # fmt: skip
+                    self.states["FREE"], self.states["ASSIGNED"]):
                 await self.abandon(task_id, "freed or given to another host")
             elif info["state"] != self.states["OPEN"]:
                 await self.abandon(task_id, "closed on the hub without us")
@@ -260,7 +260,7 @@ class Worker:
         for task_id in self.runner.known():
             if task_id not in self.tasks:
                 log.warning("stopping the unit of task %s: the hub has it no longer open "
-                            "on this host", task_id)  # fmt: skip
+                            "on this host", task_id)
                 await self._stop_unit(task_id)
 
     # ---- taking and running a task ---------------------------------------------
@@ -271,10 +271,10 @@ class Worker:
         if handler_class is None:
             log.warning("refusing task %s: no handler for %s", task_id, method)
             await self.hub.probe("host.refuseTask", task_id, soft=False,
-                                msg=f"adjutant has no handler for method {method}")  # fmt: skip
+                                msg=f"adjutant has no handler for method {method}")
             return False
         info = answers.optional_mapping("getTaskInfo", await self.hub.probe(
-            "getTaskInfo", task_id, request=True))  # fmt: skip
+            "getTaskInfo", task_id, request=True))
         params = (info or {}).get("request")
         if not isinstance(params, list):
             log.warning("task %s has no request; leaving it", task_id)
@@ -290,7 +290,7 @@ class Worker:
         await self.hub.probe("host.setTaskWeight", task_id, handler_class.weight)
         task_state.save(self.config.state_dir,
                         task_state.OpenedTask(task_id, method, list(params),
-                                              handler_class.weight))  # fmt: skip
+                                              handler_class.weight))
         await self._start(task_id, method, list(params), handler_class, resumed=False)
         return True
 
@@ -304,7 +304,7 @@ class Worker:
             if not info or info.get("request") is None:
                 return False
             saved = task_state.OpenedTask(task_id, info["method"], list(info["request"]),
-                                          float(info.get("weight") or 1.0))  # fmt: skip
+                                          float(info.get("weight") or 1.0))
             task_state.save(self.config.state_dir, saved)
         handler_class = self.handlers.get(saved.method)
         if handler_class is None:
@@ -314,7 +314,7 @@ class Worker:
         return True
 
     async def _start(self, task_id: int, method: str, params: list[Any],
-                     handler_class: type[TaskHandler], *, resumed: bool) -> None:  # fmt: skip
+                     handler_class: type[TaskHandler], *, resumed: bool) -> None:
         sub = await self.hub.subsession()
         memo = Memo(task_state.task_state_dir(self.config.state_dir, task_id) / "memo.json")
         context = TaskContext(task_id=task_id, method=method, config=self.config, hub=sub,
@@ -322,11 +322,11 @@ class Worker:
                               description=describe(task_id, method, params),
                               services=self.services, on_hub_refusal=self.wake,
                               daemon_started=self.started_at,
-                              request_restart=self.request_restart)  # fmt: skip
+                              request_restart=self.request_restart)
         context.workdir.mkdir(parents=True, exist_ok=True)
         running = RunningTask(task_id=task_id, method=method, params=params,
                               weight=handler_class.weight, hub=sub, context=context,
-                              handler=handler_class(context), resumed=resumed)  # fmt: skip
+                              handler=handler_class(context), resumed=resumed)
         self.tasks[task_id] = running
         running.future = asyncio.ensure_future(self._execute(running))
         log.info("%s task %s: %s", "resumed" if resumed else "took", task_id, context.description)
@@ -351,12 +351,12 @@ class Worker:
                 await self.abandon(task_id, f"refused it: {exc}")
                 return
             if isinstance(exc, HubError) and not exc.unreachable \
-                    and not await self._still_ours(task_id):  # fmt: skip
+                    and not await self._still_ours(task_id):
                 # The hub refused a call of the task (an upload, a buildroot
                 # record) because it is no longer ours: a cancel the poll has
                 # not seen yet.  Stop it as the poll would; report nothing.
                 await self.abandon(task_id, f"the hub refused {exc.method}: the task is no "
-                                   "longer open on this host")  # fmt: skip
+                                   "longer open on this host")
                 return
             if not isinstance(exc, (koji.GenericError, koji.xmlrpcplus.Fault, AdjutantError)):
                 log.exception("task %s: handler %s failed", task_id, running.method)
@@ -364,7 +364,7 @@ class Worker:
         self.outbox.put(task_id, method, response, summary)
         running.finished = True
         log.info("task %s %s: %s", task_id, "succeeded" if method == CLOSE else "failed",
-                 summary.splitlines()[0] if summary else "")  # fmt: skip
+                 summary.splitlines()[0] if summary else "")
         await self.deliver(task_id)
         if self.restart_pending and self._stop is not None:
             log.info("restarting (task %s asked): task units keep running", task_id)
@@ -415,13 +415,13 @@ class Worker:
             log.warning("task %s: result kept for later: %s", task_id, again)
             return False
         if info and info["state"] in (self.states["CLOSED"], self.states["FAILED"]) \
-                and info.get("host_id") == self.host_id:  # fmt: skip
+                and info.get("host_id") == self.host_id:
             return True  # an earlier try got through; koji's retry was refused
         if self._open_here(info):
             log.error("task %s: the hub refused its result (%s); reporting the failure",
-                      task_id, exc)  # fmt: skip
+                      task_id, exc)
             self.outbox.put(task_id, FAIL, encode_failure(exc.cause),
-                            f"adjutant could not report the result: {exc}")  # fmt: skip
+                            f"adjutant could not report the result: {exc}")
             return False
         log.warning("task %s: dropping its result: the task is no longer ours (%s)", task_id, exc)
         return True
@@ -438,7 +438,7 @@ class Worker:
     def _open_here(self, info: Any) -> bool:
         """A getTaskInfo answer says the task is OPEN on this host."""
         return isinstance(info, dict) and info.get("state") == self.states["OPEN"] \
-            and info.get("host_id") == self.host_id  # fmt: skip
+            and info.get("host_id") == self.host_id
 
     async def _forget(self, task_id: int, *, keep: bool = False) -> None:
         """The end of every task, whatever ended it: its unit stopped and its
@@ -456,7 +456,7 @@ class Worker:
             until = task_state.keep_workdir(self.config.state_dir, task_id, workdir, lifetime)
             log.info("task %s failed: its work directory %s is kept until %s "
                      "(failed_buildroot_lifetime)", task_id, workdir,
-                     time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(until)))  # fmt: skip
+                     time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(until)))
             return
         await self._remove_task_files(task_id, workdir)
 
@@ -473,7 +473,7 @@ class Worker:
             await loop.run_in_executor(None, lambda: remove_tree(workdir, missing_ok=True))
         except (OSError, AdjutantError) as exc:
             log.warning("task %s: could not remove its work directory %s: %s", task_id,
-                        workdir, exc)  # fmt: skip
+                        workdir, exc)
 
     async def sweep_kept(self) -> None:
         """Remove the kept work directories of failed tasks whose time is up,
@@ -487,10 +487,10 @@ class Worker:
             task_state.forget_kept(self.config.state_dir, task_id)
         for task_id in sorted({*view_task_ids(self.config), *partial_task_ids(self.config)}):
             if task_id in self.tasks or task_state.kept_record(self.config.state_dir,
-                                                               task_id).exists():  # fmt: skip
+                                                               task_id).exists():
                 continue
             log.info("task %s: removing its buildroot view and unfinished preparations (the "
-                     "task has ended)", task_id)  # fmt: skip
+                     "task has ended)", task_id)
             try:
                 await remove_view(self.config, task_id)
                 await remove_partials(self.config, task_id)
@@ -548,4 +548,4 @@ class Worker:
         capacity = self.host_info.get("capacity", "?")
         state = "ready" if self.readiness.ready else self.readiness.reason
         return (f"{len(self.tasks)} task(s) running, load {self.task_load:.2f}/{capacity}; "
-                f"{state}")  # fmt: skip
+                f"{state}")

@@ -62,13 +62,13 @@ def task_files(config: Config, task_id: int) -> list[TaskFile]:
                  TaskView(config.buildroot_dir, task_id).path),
         TaskFile("kept failed work directory record",
                  worker_state.kept_record(config.state_dir, task_id)),
-    ]  # fmt: skip
+    ]
 
 
 def describe_files(config: Config, task_id: int) -> str:
     """What `adjutant files TASK` prints: each file and whether it is there."""
     lines = [f"task {task_id}: unit adjutant-task-{task_id}.service "
-             f"(systemctl status, journalctl -u)"]  # fmt: skip
+             f"(systemctl status, journalctl -u)"]
     for item in task_files(config, task_id):
         there = "present" if item.path.exists() else "absent"
         lines.append(f"  {item.what:42} {item.path}  [{there}]")

@@ -654,20 +654,20 @@ class BuildsAdmin:
         info = self.repo(repo_id)
         repodir = self.repo_dir(info["tag_id"], repo_id)
         external = builds.get_external_repo_list(self.conn, info["tag_id"],
-                                                 event=info["create_event"])  # fmt: skip
+                                                 event=info["create_event"])
         arches = [arch] if arch else sorted(p.name for p in repodir.iterdir()
                                             if p.is_dir() and p.name != "groups")
         for name in arches:
             archdir = repodir / name
             comps = str(repodir / "groups" / "comps.xml")
             subprocess.run(["createrepo_c", "-q", "-i", str(archdir / "pkglist"), "-g", comps,
-                            "-o", str(archdir), str(archdir)], check=True)  # fmt: skip
+                            "-o", str(archdir), str(archdir)], check=True)
             if not external:
                 continue
             merged = archdir.parent / f".{name}-merged"
             shutil.rmtree(merged, ignore_errors=True)
             command = ["mergerepo_c", "--koji", "-a", name, "-g", comps, "-o", str(merged),
-                       "-r", f"file://{archdir}/"]  # fmt: skip
+                       "-r", f"file://{archdir}/"]
             for repo in external:
                 command += ["-r", repo["url"].replace("$arch", name)]
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)

@@ -23,7 +23,7 @@ def noarch_rpm(tmp_path_factory) -> Path:
     spec = top / "docs.spec"
     spec.write_text(SPEC.format(name="docs", version="1.0", release="1"))
     subprocess.run(["rpmbuild", "--quiet", "--define", f"_topdir {top}", "-bb", str(spec)],
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+                   check=True, stdout=subprocess.DEVNULL)
     return top / "RPMS" / "noarch" / "docs-1.0-1.noarch.rpm"
 
 
@@ -45,9 +45,9 @@ def hub_import(work: Path, rpms: list, logs: dict) -> object:
 
 @pytest.mark.parametrize("adjutant_task,kojid_task", [
     (12345, 23456), (23456, 12345), (1234, 2345), (12345, 2345), (1234, 23456),
-])  # fmt: skip
+])
 def test_the_hub_takes_adjutants_noarch_hashes_as_kojids(
-        tmp_path, noarch_rpm, adjutant_task, kojid_task):  # fmt: skip
+        tmp_path, noarch_rpm, adjutant_task, kojid_task):
     """For every pair of task ids, the hub's import of an adjutant and a kojid
     task ends as that of two kojid tasks of the same ids (kojihub's bucket
     lookup included: tasks on both sides of 10000 fail it either way)."""

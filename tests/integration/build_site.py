@@ -51,7 +51,7 @@ class Site:
         self.admin = HubAdmin(tmp / "hub.sqlite", topdir=self.topdir)
         # x86_64 hosts build i386-family tasks too (kojid's hosts list i386 for that)
         self.admin.add_host(HOST, arches=("x86_64", "i386", "noarch"), capacity=20.0,
-                            password=PASSWORD)  # fmt: skip
+                            password=PASSWORD)
         self.admin.add_tag(TAG, arches=("x86_64",), extra={"rpm.macro.dist": DIST})
         self.distro = test_distro()
         self.groups = self.distro.groups
@@ -66,7 +66,7 @@ class Site:
         # plays the host of parent tasks (kojid's build task) in the cancel tests
         # in a channel adjutant's host is not in: its parent tasks stay its own
         self.admin.add_host(OTHER_HOST, arches=("x86_64", "noarch"), capacity=20.0,
-                            channels=("default", "createrepo"))  # fmt: skip
+                            channels=("default", "createrepo"))
         if hostile:
             self._add_hostile_packages(tmp / "packages")
         for path in [*sorted(self.distro.srpms), *sorted(self.distro.rpms),
@@ -98,7 +98,7 @@ class Site:
             "failed_buildroot_lifetime": FAILED_KEPT,
             # a deny entry first, as sites keep forks out (the hostile SCM test)
             "allowed_scms": "!10.88.0.1*:/forks/* 10.88.0.1*:/*",
-        }  # fmt: skip
+        }
         kojid.update(changes)
         return write_config(self.tmp, self.hub, adjutant=adjutant, **kojid)
 
@@ -116,7 +116,7 @@ class Site:
             self.packages.srpms[package.name] = srpm
         # an RPM whose %post would run as root, carried as the SRPM's Source1
         payload = next(p for p in rpmbuild(Package(name="evil-payload").spec(), workdir)
-                       if p.name.endswith(".noarch.rpm"))  # fmt: skip
+                       if p.name.endswith(".noarch.rpm"))
         shutil.copy(payload, workdir / "rpmbuild" / "SOURCES" / payload.name)
         [srpm] = rpmbuild(hostile.GENERATED_PATH.spec(), workdir, binary=False)
         self.packages.srpms[hostile.GENERATED_PATH.name] = srpm
@@ -136,7 +136,7 @@ class Site:
             shutil.rmtree(self.buildroot_dir, ignore_errors=True)
 
     def build_arch(self, srpm: str, arch: str = "x86_64", keep_srpm: bool = False, *,
-                   repo_id: Optional[int] = None, parent: Optional[int] = None) -> int:  # fmt: skip
+                   repo_id: Optional[int] = None, parent: Optional[int] = None) -> int:
         path = f"srpms/{Path(srpm).name}"
         params = [path, TAG, arch, keep_srpm, {"repo_id": repo_id or self.repo_id}]
         return self.admin.create_task("buildArch", params, arch=arch, parent=parent)
@@ -144,7 +144,7 @@ class Site:
     def parent_task(self) -> int:
         """An OPEN build task on another host, as kojid's parent of buildArch."""
         parent = self.admin.create_task("build", ["srpms/x.src.rpm", TAG, {"scratch": True}],
-                                        channel="createrepo")  # fmt: skip
+                                        channel="createrepo")
         self.admin.assign(parent, OTHER_HOST)
         self.admin.set_task(parent, state=1)  # koji.TASK_STATES["OPEN"]
         return parent
@@ -188,7 +188,7 @@ class Site:
 
     def wait_done(self, task_id: int, timeout: float = 240) -> str:
         wait_for(lambda: self.state(task_id) in ("CLOSED", "FAILED", "CANCELED"), timeout,
-                 f"task {task_id} to finish")  # fmt: skip
+                 f"task {task_id} to finish")
         return self.state(task_id)
 
     def result(self, task_id: int):

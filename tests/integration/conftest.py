@@ -40,7 +40,7 @@ def in_test_host() -> bool:
 def _need_test_host() -> None:
     require(in_test_host(), "needs the test host (real systemd, podman, journald, the buildroot "
             "image): tests/host/testhost up && tests/host/testhost run python3 -m pytest "
-            "tests/integration")  # fmt: skip
+            "tests/integration")
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def config(tmp_path: Path) -> Config:
 
 
 def sh(*argv: str, check: bool = True,
-       cwd: Optional[Path] = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+       cwd: Optional[Path] = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=check, cwd=cwd)
 
 
@@ -96,13 +96,13 @@ async def async_wait_until(predicate: Callable[[], bool], timeout: float, what: 
 
 def containers_of(task_id: int) -> list[str]:
     out = sh("podman", "ps", "--all", "--format", "{{.Names}}",
-             "--filter", f"label=io.adjutant.task={task_id}").stdout  # fmt: skip
+             "--filter", f"label=io.adjutant.task={task_id}").stdout
     return out.split()
 
 
 def unit_property(task_id: int, name: str) -> str:
     return sh("systemctl", "show", f"adjutant-task-{task_id}.service", "-p", name,
-              "--value").stdout.strip()  # fmt: skip
+              "--value").stdout.strip()
 
 
 # An address of the test host's own (on its lo, in its own network namespace):

@@ -46,7 +46,7 @@ class Daemon:
                     "-p", "NotifyAccess=main", "-p", "TimeoutStartSec=60",
                     "-p", "WatchdogSec=5",
                     sys.executable, "-m", "adjutant", "daemon", "--config",
-                    str(self.config_file), check=False)  # fmt: skip
+                    str(self.config_file), check=False)
         assert result.returncode == 0, result.stderr + self.journal()
 
     def terminate(self) -> None:
@@ -64,7 +64,7 @@ class Daemon:
 
     def active(self) -> bool:
         return sh("systemctl", "is-active", self.unit, check=False).stdout.strip() in (
-            "active", "activating", "deactivating")  # fmt: skip
+            "active", "activating", "deactivating")
 
     def status_text(self) -> str:
         return sh("systemctl", "show", self.unit, "-p", "StatusText", "--value").stdout.strip()
@@ -90,13 +90,13 @@ def write_config(tmp_path: Path, hub, adjutant: Optional[dict] = None, **kojid: 
         "workdir": tmp_path / "work", "user": HOST, "password": PASSWORD,
         "sleeptime": SLEEPTIME, "minspace": 1, "retry_interval": 1, "max_retries": 300,
         "offline_retry_interval": 1,
-    }  # fmt: skip
+    }
     values.update(kojid)
     lines = ["[kojid]"] + [f"{k} = {v}" for k, v in values.items() if v is not None]
     ours: dict[str, object] = {
         "log_dir": tmp_path / "logs", "state_dir": tmp_path / "state", "task_image": IMAGE,
         "task_stop_timeout": 10, "cancel_grace": 1, "buildroot_dir": buildroot_dir(tmp_path),
-    }  # fmt: skip
+    }
     ours.update(adjutant or {})
     lines += ["[adjutant]"] + [f"{k} = {v}" for k, v in ours.items()]
     path = tmp_path / "kojid.conf"
@@ -120,7 +120,7 @@ def rss_bytes(pid: int) -> int:
 def stop_task_units() -> None:
     """Stop every adjutant-task-* unit and remove its container (test clean-up)."""
     for line in sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
-                   "adjutant-task-*").stdout.splitlines():  # fmt: skip
+                   "adjutant-task-*").stdout.splitlines():
         unit = line.split()[0]
         sh("systemctl", "stop", unit, check=False)
         sh("systemctl", "reset-failed", unit, check=False)

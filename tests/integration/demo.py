@@ -42,7 +42,7 @@ def main() -> int:
         wait_for(lambda: subprocess.run(["systemctl", "is-active", "--quiet", unit],
                                         check=False).returncode == 0, 120, "the task's unit")
         show("the task's unit while it runs", ["systemctl", "status", "--no-pager", "--lines=0",
-                                               unit], lines=9)  # fmt: skip
+                                               unit], lines=9)
         state = site.wait_done(task_id)
         print(f"\ntask {task_id}: {state}")
         result = site.result(task_id)
@@ -58,7 +58,7 @@ def main() -> int:
         show("build.log (end)", ["tail", "-n", "5", str(uploads / "build.log")])
         show("installed_pkgs.log", ["cat", str(uploads / "installed_pkgs.log")])
         show(f"journalctl -u {unit}", ["journalctl", "-u", unit, "--no-pager", "-n", "4", "-o",
-                                       "cat"])  # fmt: skip
+                                       "cat"])
         print(f"\nfiles: {HOME} (hub's topdir: {site.topdir})")
         return 0
     finally:

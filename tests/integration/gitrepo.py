@@ -17,7 +17,7 @@ NAME = "pkgfromgit"
 
 @contextlib.contextmanager
 def served_git_package(tmp_path: Path, name: str = NAME,
-                       build_requires: tuple[str, ...] = ()) -> Iterator[str]:  # fmt: skip
+                       build_requires: tuple[str, ...] = ()) -> Iterator[str]:
     """Serve a git repository of the package `name` (its Source0 made by its
     `make sources`); yields its SCM URL (…#main)."""
     work = tmp_path / f"{name}-git"
@@ -30,7 +30,7 @@ def served_git_package(tmp_path: Path, name: str = NAME,
 
     def git(*args: str, cwd: Path = work) -> str:
         return sh("git", "-c", "user.name=t", "-c", "user.email=t@t", *args,
-                  cwd=cwd).stdout.strip()  # fmt: skip
+                  cwd=cwd).stdout.strip()
 
     git("init", "-q", "-b", "main")
     git("add", ".")

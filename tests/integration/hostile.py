@@ -28,7 +28,7 @@ EVIL_SUID = Package(name="evil-suid", extra=textwrap.dedent("""\
     rpm.execute("/bin/mkdir", "-p", "/usr/local/bin")
     rpm.execute("/bin/cp", "/bin/bash", "/usr/local/bin/rootsh")
     rpm.execute("/bin/chmod", "4755", "/usr/local/bin/rootsh")
-    """))  # fmt: skip
+    """))
 
 REPO_PACKAGES = (EVIL_SUID,)
 
@@ -38,7 +38,7 @@ HOSTILE_LINKS = Package(name="hostile-links", build=textwrap.dedent(f"""\
     ln -sfn {HOST_SECRET} {RESULT}/hostile-links-1.0-1.adj1.noarch.rpm
     rm -f {RESULT}/checkout.log && mkfifo {RESULT}/checkout.log
     rm -f {RESULT}/hw_info.log && ln /builddir/home/.rpmmacros {RESULT}/hw_info.log
-    """))  # fmt: skip
+    """))
 
 # The build user tries the setuid-root shell, and says who it is
 HOSTILE_SUID = Package(
@@ -52,7 +52,7 @@ HOSTILE_SUID = Package(
         cat /proc/self/status | grep -E '^(Uid|CapEff|NoNewPrivs)'
         echo "UID MAP $(cat /proc/self/uid_map | tr -s ' ')"
         """),
-)  # fmt: skip
+)
 
 # Requirements that root's `dnf install` would take as a local package file
 PATH_REQUIRES = Package(

@@ -38,7 +38,7 @@ class Package:
         lines = [
             f"Name: {self.name}", f"Version: {self.version}", f"Release: {self.release}%{{?dist}}",
             f"Summary: {self.summary}", "License: MIT", "AutoReqProv: no",
-        ]  # fmt: skip
+        ]
         if self.arch:
             lines.append(f"BuildArch: {self.arch}")
         lines += [f"Requires: {r}" for r in self.requires]
@@ -48,19 +48,19 @@ class Package:
         install = self.install
         if self.payload_kib:
             install += (f"\nhead -c {self.payload_kib * 1024} /dev/urandom > "
-                        "%{buildroot}/usr/share/%{name}/payload.bin")  # fmt: skip
+                        "%{buildroot}/usr/share/%{name}/payload.bin")
         body = "\n".join([
             "%description", self.summary, "",
             "%prep", self.prep, "",
             "%build", self.build, "",
             "%install", install, "",
             "%files", self.files, "",
-        ])  # fmt: skip
+        ])
         return "\n".join(lines) + "\n" + self.extra + "\n" + body
 
 
 def rpmbuild(spec_text: str, workdir: Path, *, binary: bool = True,
-             defines: Optional[dict[str, str]] = None) -> list[Path]:  # fmt: skip
+             defines: Optional[dict[str, str]] = None) -> list[Path]:
     """Build a spec with the test host's rpmbuild; returns the RPMs (SRPM included)."""
     topdir = workdir / "rpmbuild"
     for sub in ("SPECS", "SOURCES", "BUILD", "RPMS", "SRPMS"):
@@ -69,24 +69,24 @@ def rpmbuild(spec_text: str, workdir: Path, *, binary: bool = True,
     spec = topdir / "SPECS" / f"{name}.spec"
     spec.write_text(spec_text)
     argv = ["rpmbuild", "-ba" if binary else "-bs", "--define", f"_topdir {topdir}",
-            "--define", "debug_package %{nil}", "--nodeps"]  # fmt: skip
+            "--define", "debug_package %{nil}", "--nodeps"]
     for key, value in (defines or {}).items():
         argv += ["--define", f"{key} {value}"]
     result = subprocess.run([*argv, str(spec)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise AssertionError(f"rpmbuild of {name} failed:\n{result.stdout}\n{result.stderr}")
     made = sorted((topdir / "RPMS").rglob(f"{name}*.rpm")) + sorted(
-        (topdir / "SRPMS").glob(f"{name}-*.src.rpm"))  # fmt: skip
+        (topdir / "SRPMS").glob(f"{name}-*.src.rpm"))
     return made
 
 
 def comps_xml(groups: dict[str, Sequence[str]]) -> str:
     parts = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">',
-             "<comps>"]  # fmt: skip
+             "<comps>"]
     for group, packages in groups.items():
         parts += [f"  <group><id>{group}</id><name>{group}</name><default>false</default>",
-                  "    <uservisible>false</uservisible>", "    <packagelist>"]  # fmt: skip
+                  "    <uservisible>false</uservisible>", "    <packagelist>"]
         parts += [f'      <packagereq type="mandatory">{p}</packagereq>' for p in packages]
         parts += ["    </packagelist>", "  </group>"]
     parts.append("</comps>")
@@ -118,7 +118,7 @@ LIBGREET = Package(
         %files devel
         /usr/include/greet.h
         """),
-)  # fmt: skip
+)
 
 GREETER = Package(
     name="greeter", arch="", build_requires=("libgreet-devel",),
@@ -127,7 +127,7 @@ GREETER = Package(
            "gcc -o greeter greeter.c"),
     install="mkdir -p %{buildroot}/usr/bin\ninstall -m755 greeter %{buildroot}/usr/bin/greeter",
     files="/usr/bin/greeter",
-)  # fmt: skip
+)
 
 HELLO_NOARCH = Package(name="hello-docs", build_requires=("libgreet-devel >= 1.0",))
 NEEDS_MISSING = Package(name="needs-missing", build_requires=("libnope-devel",))
@@ -136,13 +136,13 @@ BROKEN_BUILD = Package(name="broken-build",
 WANTS_NETWORK = Package(
     name="wants-network",
     build="bash -c 'exec 3<>/dev/tcp/1.1.1.1/80' && echo 'connected to the network'",
-)  # fmt: skip
+)
 ONLY_AARCH64 = Package(name="only-aarch64", arch="", exclusive_arch=("aarch64",))
 DYNAMIC_BR = Package(
     name="dynamic-br",
     extra="%generate_buildrequires\necho libgreet-devel\n",
     build="test -f /usr/include/greet.h",
-)  # fmt: skip
+)
 
 
 def build_test_packages(workdir: Path) -> TestPackages:
@@ -152,7 +152,7 @@ def build_test_packages(workdir: Path) -> TestPackages:
         packages.rpms += [p for p in made if not p.name.endswith(".src.rpm")]
         packages.repo_srpms += [p for p in made if p.name.endswith(".src.rpm")]
     for package in (GREETER, HELLO_NOARCH, NEEDS_MISSING, BROKEN_BUILD, WANTS_NETWORK,
-                    ONLY_AARCH64, DYNAMIC_BR):  # fmt: skip
+                    ONLY_AARCH64, DYNAMIC_BR):
         [srpm] = rpmbuild(package.spec(), workdir, binary=False)
         packages.srpms[package.name] = srpm
     corrupt = workdir / "corrupt-1.0-1.src.rpm"
@@ -166,7 +166,7 @@ def createrepo(repo_arch_dir: Path, groups: dict[str, Sequence[str]]) -> None:
     comps.parent.mkdir(parents=True, exist_ok=True)
     comps.write_text(comps_xml(groups))
     subprocess.run(["createrepo_c", "--quiet", "--no-database", "-g", str(comps),
-                    str(repo_arch_dir)], check=True)  # fmt: skip
+                    str(repo_arch_dir)], check=True)
 
 
 AUTOTOOLS = {
@@ -176,7 +176,7 @@ AUTOTOOLS = {
     "Makefile.am": "bin_PROGRAMS = hello-auto\nhello_auto_SOURCES = hello.c\n",
     "hello.c": ('#include <stdio.h>\nint main(void) { puts("hello from autotools"); '
                 "return 0; }\n"),
-}  # fmt: skip
+}
 HELLO_AUTO = Package(
     name="hello-auto", arch="",
     extra="Source0: hello-auto-1.0.tar.gz\n",
@@ -185,7 +185,7 @@ HELLO_AUTO = Package(
     build='%configure\necho "CONFIGURED FOR $(grep -m1 "^host=" config.log)"\n%make_build',
     install="%make_install",
     files="/usr/bin/hello-auto",
-)  # fmt: skip
+)
 
 
 def autotools_srpm(workdir: Path) -> Path:
@@ -197,12 +197,12 @@ def autotools_srpm(workdir: Path) -> Path:
     for name, text in AUTOTOOLS.items():
         (source / name).write_text(text)
     made = subprocess.run(["autoreconf", "-i"], cwd=source, capture_output=True, text=True,
-                          check=False)  # fmt: skip
+                          check=False)
     if made.returncode != 0:
         raise AssertionError(f"autoreconf failed:\n{made.stdout}\n{made.stderr}")
     sources = workdir / "rpmbuild" / "SOURCES"
     sources.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-C", str(source.parent), "-czf", str(sources / "hello-auto-1.0.tar.gz"),
-                    source.name], check=True)  # fmt: skip
+                    source.name], check=True)
     [srpm] = rpmbuild(HELLO_AUTO.spec(), workdir, binary=False)
     return srpm

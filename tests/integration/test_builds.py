@@ -61,9 +61,9 @@ def test_an_arch_package_builds_from_the_tags_repo(site: Site):
     assert buildroot["state"] == 3  # koji.BR_STATES["EXPIRED"]
     # every package in the buildroot is on the hub's list, and nothing else is
     listed = sorted(f"{r['name']}-{r['version']}-{r['release']}.{r['arch']}"
-                    for r in site.admin.buildroot_rpms(result["brootid"]))  # fmt: skip
+                    for r in site.admin.buildroot_rpms(result["brootid"]))
     in_root = sorted(re.sub(r"-\d+:", "-", line.split()[0])  # NEVRA: name-[E:]V-R.A
-                     for line in installed.splitlines() if line.strip())  # fmt: skip
+                     for line in installed.splitlines() if line.strip())
     assert listed == in_root
     assert {"libgreet-devel", "libgreet", "gcc", "bash", "rpm"} <= {
         r["name"] for r in site.admin.buildroot_rpms(result["brootid"])}
@@ -114,7 +114,7 @@ def test_logs_reach_the_hub_while_the_build_runs(site: Site):
     task_id = site.build_arch(site.slow_srpm.name, arch="noarch")
     build_log = site.upload(task_id, "build.log")
     wait_for(lambda: build_log.exists() and "HALFWAY THERE" in build_log.read_text(), 180,
-             "build.log on the hub")  # fmt: skip
+             "build.log on the hub")
     assert site.state(task_id) == "OPEN", "the log must arrive before the task ends"
     assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
 
@@ -127,7 +127,7 @@ def test_logs_reach_the_hub_while_the_build_runs(site: Site):
     ("corrupt", "noarch", "corrupt-1.0-1.src.rpm is not a valid RPM"),
     ("only-aarch64", "x86_64", "only-aarch64-1.0-1 does not build on x86_64 "
                                "(ExclusiveArch: aarch64)"),
-])  # fmt: skip
+])
 def test_failures_say_why(site: Site, name, arch, words):
     import koji
 
@@ -171,7 +171,7 @@ def daemon_over_topurl(site: Site, address: str, name: str, **changes: object) -
         # a task's clean-up (its view unmounted) comes after its close: wait for it,
         # as the daemon started next has another buildroot_dir
         wait_for(lambda: str(roots) not in Path("/proc/self/mountinfo").read_text(), 60,
-                 "the tasks' views over topurl to be unmounted")  # fmt: skip
+                 "the tasks' views over topurl to be unmounted")
         site.daemon.stop()
         site.write_config()
         site.daemon.start()
@@ -235,7 +235,7 @@ def test_the_package_managers_downloads_go_through_yum_proxy(site: Site, test_ad
 
 
 def test_a_repo_over_topurl_builds_and_each_rpm_is_downloaded_once(site: Site,
-                                                                    over_topurl: str):  # fmt: skip
+                                                                    over_topurl: str):
     def repo_rpms_served() -> list[str]:
         return [p for p in site.hub.served(".rpm") if not p.startswith("/kojifiles/work/")]
 
@@ -248,7 +248,7 @@ def test_a_repo_over_topurl_builds_and_each_rpm_is_downloaded_once(site: Site,
     assert any("/bash-" in p for p in fetched) and len(fetched) == len(set(fetched))
     state_log = site.upload(first, "state.log").read_text()
     assert f"packages downloaded from {over_topurl}/repos/{TAG}/{site.repo_id}/x86_64" \
-        in state_log  # fmt: skip
+        in state_log
     installed = site.upload(first, "installed_pkgs.log").read_text()
     assert "libgreet-devel-1.0-1.x86_64" in installed
 
@@ -263,7 +263,7 @@ def test_a_repo_over_topurl_builds_and_each_rpm_is_downloaded_once(site: Site,
 
 
 def test_a_repo_the_hub_does_not_serve_fails_the_task_naming_the_url(site: Site,
-                                                                     over_topurl: str):  # fmt: skip
+                                                                     over_topurl: str):
     repo_id = site.admin.add_repo(TAG, rpms=site.repo_rpm_names(), groups=site.groups)
     task_id = site.build_arch(site.srpm_of("greeter"), repo_id=repo_id)
     assert site.wait_done(task_id) == "FAILED"
@@ -300,7 +300,7 @@ def test_a_build_requirement_from_an_external_repo_installs(site: Site, test_add
         [srpm] = rpmbuild(user.spec(), work, binary=False)
         shutil.copy(srpm, site.topdir / "work" / "srpms" / srpm.name)
         task_id = site.admin.create_task("buildArch", [f"srpms/{srpm.name}", tag, "noarch",
-                                                       False, {"repo_id": repo_id}])  # fmt: skip
+                                                       False, {"repo_id": repo_id}])
         assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
     finally:
         server.shutdown()
@@ -325,10 +325,10 @@ def make_image_with_a_foreign_rpm(site: Site, image: str) -> str:
     """An image like the buildroot image, with one RPM that no Koji repo has
     (as a Fedora base image has its own): its NVRA."""
     [rpm] = [p for p in rpmbuild(Package(name="from-the-image").spec(), site.tmp / "foreign")
-             if not p.name.endswith(".src.rpm")]  # fmt: skip
+             if not p.name.endswith(".src.rpm")]
     sh("podman", "run", "--name", "make-alt", "--replace", "--network=none",
        "-v", f"{rpm.parent}:/in:ro", "localhost/adjutant-buildroot:trixie",
-       "rpm", "-i", "--nodeps", f"/in/{rpm.name}")  # fmt: skip
+       "rpm", "-i", "--nodeps", f"/in/{rpm.name}")
     sh("podman", "commit", "--quiet", "make-alt", image)
     sh("podman", "rm", "make-alt")
     return rpm.name[: -len(".rpm")]
@@ -341,7 +341,7 @@ def test_the_tags_image_policy_chooses_the_image(site: Site):
     repo_id = add_tag_with_repo(site, "adj-policy", {"adjutant.image_policy": policy})
     task_id = site.admin.create_task("buildArch", [f"srpms/{site.srpm_of('hello-docs')}",
                                                    "adj-policy", "noarch", False,
-                                                   {"repo_id": repo_id}])  # fmt: skip
+                                                   {"repo_id": repo_id}])
     assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
     state_log = site.upload(task_id, "state.log").read_text()
     assert "(bootstrap image localhost/adjutant-alt:1)" in state_log
@@ -371,7 +371,7 @@ def fault_on_new_tag(site: Site, tag: str, policy: object) -> str:
     repo_id = add_tag_with_repo(site, tag, {"adjutant.image_policy": policy})
     srpm = f"srpms/{site.srpm_of('hello-docs')}"
     task_id = site.admin.create_task("buildArch", [srpm, tag, "noarch", False,
-                                                   {"repo_id": repo_id}])  # fmt: skip
+                                                   {"repo_id": repo_id}])
     assert site.wait_done(task_id) == "FAILED"
     fault = site.result(task_id)
     assert isinstance(fault, koji.xmlrpcplus.Fault)
@@ -391,7 +391,7 @@ def test_a_bad_image_policy_fails_the_task_naming_the_tag(site: Site):
 
 def test_rebuild_srpm_applies_the_tags_macros(site: Site):
     task_id = site.admin.create_task("rebuildSRPM", [f"srpms/{site.srpm_of('hello-docs')}", TAG,
-                                                     {"repo_id": site.repo_id}])  # fmt: skip
+                                                     {"repo_id": site.repo_id}])
     assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
     result = site.result(task_id)
     assert Path(result["srpm"]).name == f"hello-docs-1.0-1{DIST}.src.rpm"
@@ -405,7 +405,7 @@ def test_the_hub_imports_what_the_build_tasks_returned(site: Site):
     import koji
 
     srpm_task = site.admin.create_task("rebuildSRPM", [f"srpms/{site.srpm_of('greeter')}", TAG,
-                                                      {"repo_id": site.repo_id}])  # fmt: skip
+                                                      {"repo_id": site.repo_id}])
     assert site.wait_done(srpm_task) == "CLOSED", site.result(srpm_task)
     srpm = site.result(srpm_task)
     params = [srpm["srpm"], TAG, "x86_64", False, {"repo_id": site.repo_id}]
@@ -416,7 +416,7 @@ def test_the_hub_imports_what_the_build_tasks_returned(site: Site):
     # a second host plays the parent `build` task's part
     site.admin.add_host("parent.example.com", channels=("createrepo",), password="p")
     parent = site.admin.create_task("build", ["git+https://x/greeter.git#1", TAG, {}],
-                                    channel="createrepo")  # fmt: skip
+                                    channel="createrepo")
     site.admin.assign(parent, "parent.example.com")
     session = koji.ClientSession(site.hub.url, {"user": "parent.example.com", "password": "p"})
     session.login()
@@ -427,7 +427,7 @@ def test_the_hub_imports_what_the_build_tasks_returned(site: Site):
     build_id = session.host.initBuild(data)
     brmap = {srpm["srpm"]: srpm["brootid"], **{r: built["brootid"] for r in built["rpms"]}}
     session.host.completeBuild(parent, build_id, srpm["srpm"], built["rpms"], brmap,
-                               {"src": srpm["logs"], "x86_64": built["logs"]})  # fmt: skip
+                               {"src": srpm["logs"], "x86_64": built["logs"]})
     build = site.admin.build(build_id)
     assert build["state"] == koji.BUILD_STATES["COMPLETE"]
     packages = site.topdir / "packages" / "greeter" / "1.0" / f"1{DIST}"
@@ -444,7 +444,7 @@ def git_server(tmp_path: Path) -> Iterator[str]:
 
 def test_srpm_from_scm_then_its_binary_build(site: Site, git_server: str):
     task_id = site.admin.create_task("buildSRPMFromSCM", [git_server, TAG,
-                                                          {"repo_id": site.repo_id}])  # fmt: skip
+                                                          {"repo_id": site.repo_id}])
     assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
     result = site.result(task_id)
     assert Path(result["srpm"]).name == f"pkgfromgit-1.0-1{DIST}.src.rpm"
@@ -453,7 +453,7 @@ def test_srpm_from_scm_then_its_binary_build(site: Site, git_server: str):
     assert "checkout.log" in [Path(p).name for p in result["logs"]]
     # the parent build task would hand this SRPM to buildArch
     binary = site.admin.create_task("buildArch", [result["srpm"], TAG, "noarch", False,
-                                                  {"repo_id": site.repo_id}])  # fmt: skip
+                                                  {"repo_id": site.repo_id}])
     assert site.wait_done(binary) == "CLOSED", site.result(binary)
 
 
@@ -473,7 +473,7 @@ def test_a_build_survives_the_daemon_going_away(site: Site, how: str):
     task_id = site.build_arch(site.slow_srpm.name, arch="noarch")
     build_log = site.upload(task_id, "build.log")
     wait_for(lambda: build_log.exists() and "HALFWAY THERE" in build_log.read_text(), 180,
-             "the build to be under way")  # fmt: skip
+             "the build to be under way")
     if how == "SIGKILL":
         site.daemon.kill()
     else:
@@ -513,7 +513,7 @@ def test_the_tags_mock_extras_change_what_the_buildroot_does(site: Site):
         ("mock.bootstrap_image", "localhost/adj-none:1", "localhost/adj-none:1"),
         # the test image has dnf 4 only: the tag asked for dnf5, and dnf5 it got
         ("mock.package_manager", "dnf5", "dnf5: command not found"),
-    ]:  # fmt: skip
+    ]:
         site.admin.set_tag_extra(TAG, **{key: value})
         try:
             repo_id = site.new_repo()
@@ -529,7 +529,7 @@ def test_a_failed_builds_work_directory_is_kept_for_its_lifetime(site: Site):
     assert site.wait_done(task_id) == "FAILED"
     workdir = site.workdir_of(task_id)
     wait_for(lambda: f"its work directory {workdir} is kept until" in site.daemon.journal(),
-             10, "the daemon to say where the failed build is kept")  # fmt: skip
+             10, "the daemon to say where the failed build is kept")
     failed_at = time.monotonic()
     assert (workdir / "result" / "build.log").is_file()
     assert not task_units(task_id) and not containers_of(task_id)
@@ -557,13 +557,13 @@ def test_an_i686_build_finds_its_i386_repo_and_sees_a_32_bit_machine(site: Site)
 def task_units(task_id: int) -> list[str]:
     """The task's units systemd has loaded, in any state."""
     listed = sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
-                f"adjutant-task-{task_id}.service").stdout  # fmt: skip
+                f"adjutant-task-{task_id}.service").stdout
     return [line.split()[0] for line in listed.splitlines() if line.strip()]
 
 
 def container_command(task_id: int) -> str:
     return sh("podman", "ps", "--no-trunc", "--format", "{{.Command}}",
-              "--filter", f"label=io.adjutant.task={task_id}").stdout.strip()  # fmt: skip
+              "--filter", f"label=io.adjutant.task={task_id}").stdout.strip()
 
 
 def cancel_and_watch(site: Site, task_id: int, cancel: Callable[[], object]) -> float:
@@ -585,7 +585,7 @@ def cancel_and_watch(site: Site, task_id: int, cancel: Callable[[], object]) -> 
     assert site.admin.count_calls("host.failTask", task_id) == 0
     # its buildroot, if it had one yet, is expired (kojid's updateBuildroots)
     wait_for(lambda: all(b["state"] == 3 for b in site.admin.buildroots(taskID=task_id)), 5,
-             f"the buildroot of task {task_id} to be EXPIRED")  # fmt: skip
+             f"the buildroot of task {task_id} to be EXPIRED")
     print(f"cancel to container gone: {gone:.2f} s")
     return gone
 
@@ -600,7 +600,7 @@ def test_cancel_during_rpmbuild(site: Site, what: str):
     parent = site.parent_task() if what == "parent" else None
     task_id = site.build_arch(site.long_srpm.name, arch="noarch", parent=parent)
     wait_for(lambda: hub_log_has(site, task_id, "build.log", "long line 3"), 120,
-             "rpmbuild to be under way (its build.log on the hub)")  # fmt: skip
+             "rpmbuild to be under way (its build.log on the hub)")
     cancel_and_watch(site, task_id, lambda: site.admin.cancel(parent or task_id))
     if parent is not None:
         assert site.state(parent) == "CANCELED"
@@ -617,7 +617,7 @@ def test_cancel_during_the_buildroot_preparation(site: Site):
     task_id = site.build_arch(site.long_srpm.name, arch="noarch", repo_id=repo_id)
     # the group's slow-setup package holds the preparation for 20 s
     wait_for(lambda: "/adjutant/prepare.sh" in container_command(task_id), 120,
-             "the buildroot preparation to be under way")  # fmt: skip
+             "the buildroot preparation to be under way")
     cancel_and_watch(site, task_id, lambda: site.admin.cancel(task_id))
     # the half-made buildroot was not kept, nor its view
     wait_for(lambda: prepared() == before, 5, "the unfinished preparation to go")
@@ -630,12 +630,12 @@ def test_cancel_during_the_result_upload(site: Site):
     try:
         task_id = site.build_arch(site.srpm_of("hello-docs"), arch="noarch")
         wait_for(lambda: site.admin.slowed_left("upload:.rpm") < 3, 120,
-                 "the RPM's upload to be under way")  # fmt: skip
+                 "the RPM's upload to be under way")
         assert not containers_of(task_id)
         site.admin.cancel(task_id)
         took = wait_for(lambda: not site.workdir_of(task_id).exists()
                         and not task_units(task_id), SLEEPTIME + 2,
-                        "the task to be let go")  # fmt: skip
+                        "the task to be let go")
     finally:
         site.admin.slow_down("upload:.rpm", 0, times=0)
     print(f"cancel during the upload to the task let go: {took:.2f} s")
@@ -658,7 +658,7 @@ def test_an_upload_refused_before_the_poll_sees_the_cancel(site: Site):
         site.daemon.start()
         task_id = site.build_arch(site.long_srpm.name, arch="noarch")
         wait_for(lambda: hub_log_has(site, task_id, "build.log", "long line 3"), 120,
-                 "rpmbuild to be under way")  # fmt: skip
+                 "rpmbuild to be under way")
         cancel_and_watch(site, task_id, lambda: site.admin.cancel(task_id))
     finally:
         site.daemon.stop()
@@ -671,7 +671,7 @@ def test_no_build_left_a_container_or_unit(site: Site):
     leftovers = sh("podman", "ps", "--all", "--format", "{{.Names}}").stdout.split()
     assert [n for n in leftovers if n.startswith("adjutant-task-")] == []
     units = sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
-               "adjutant-task-*").stdout  # fmt: skip
+               "adjutant-task-*").stdout
     assert units == ""
     assert subprocess.run(["podman", "image", "exists", "localhost/adjutant-buildroot:trixie"],
                           check=False).returncode == 0
@@ -681,7 +681,7 @@ def test_no_build_left_a_container_or_unit(site: Site):
     assert 1 <= len(index) <= CACHE_LIMIT, index
     # (a failed preparation's unfinished root stays with its failed task)
     present = {p.name for p in roots.iterdir() if (p / "root").is_dir()
-               and ".partial-" not in p.name}  # fmt: skip
+               and ".partial-" not in p.name}
     assert set(index) == present
     # no task's view is left mounted or on disk
     assert not (site.buildroot_dir / "views").exists() or \

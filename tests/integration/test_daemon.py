@@ -73,7 +73,7 @@ def count_calls(hub, method: str, task_id: int) -> int:
 
 def unit_active(task_id: int) -> bool:
     return sh("systemctl", "is-active", f"adjutant-task-{task_id}", check=False).stdout.strip() \
-        in ("active", "activating")  # fmt: skip
+        in ("active", "activating")
 
 
 # ---- the tests ------------------------------------------------------------------
@@ -116,10 +116,10 @@ def test_a_task_cancelled_on_the_hub_is_stopped(hub, daemon_factory):
     task_id = hub.admin.create_task("sleep", [300])
     daemon.start()
     wait_for(lambda: containers_of(task_id) == [f"adjutant-task-{task_id}"], 60,
-             "the task's container")  # fmt: skip
+             "the task's container")
     hub.admin.cancel(task_id)
     took = wait_for(lambda: containers_of(task_id) == [] and not unit_active(task_id),
-                    SLEEPTIME + 5, "the container and unit to be gone")  # fmt: skip
+                    SLEEPTIME + 5, "the container and unit to be gone")
     print(f"cancel to container gone: {took:.2f} s")
     assert count_calls(hub, "host.closeTask", task_id) == 0
     assert count_calls(hub, "host.failTask", task_id) == 0
@@ -127,7 +127,7 @@ def test_a_task_cancelled_on_the_hub_is_stopped(hub, daemon_factory):
 
 @pytest.mark.parametrize("how,ends_while_down", [
     ("SIGKILL", False), ("SIGKILL", True), ("SIGTERM", False),
-], ids=["killed-mid-task", "killed-task-ends-while-down", "stopped-mid-task"])  # fmt: skip
+], ids=["killed-mid-task", "killed-task-ends-while-down", "stopped-mid-task"])
 def test_daemon_killed_mid_task_finishes_it_once(hub, daemon_factory, how, ends_while_down):
     daemon = daemon_factory()
     task_id = hub.admin.create_task("sleep", [6])
@@ -158,7 +158,7 @@ def end_a_task_during_an_outage(hub, daemon, seconds: int, sleep: int) -> int:
     wait_for(lambda: not unit_active(task_id), 30, "the task to end while the hub is down")
     assert state_name(hub, task_id) == "OPEN"
     wait_for(lambda: time.monotonic() - down_since >= seconds, seconds + 1,
-             f"{seconds} s of outage")  # fmt: skip
+             f"{seconds} s of outage")
     hub.start()
     return task_id
 
@@ -167,7 +167,7 @@ def test_a_result_survives_the_hub_being_down_for_30_seconds(hub, daemon_factory
     daemon = daemon_factory()
     task_id = end_a_task_during_an_outage(hub, daemon, 30, sleep=4)
     took = wait_for(lambda: state_name(hub, task_id) == "CLOSED", 60,
-                    "the result to reach the hub")  # fmt: skip
+                    "the result to reach the hub")
     print(f"result delivered {took:.2f} s after the hub returned")
     assert count_calls(hub, "host.closeTask", task_id) == 1
     assert daemon.active()
@@ -180,7 +180,7 @@ def test_a_result_reaches_the_hub_within_a_poll_of_its_return(hub, daemon_factor
     daemon = daemon_factory(retry_interval=60, max_retries=120)
     task_id = end_a_task_during_an_outage(hub, daemon, 60, sleep=3)
     took = wait_for(lambda: state_name(hub, task_id) == "CLOSED", SLEEPTIME + 2,
-                    "the result to reach the hub within a poll + 2 s")  # fmt: skip
+                    "the result to reach the hub within a poll + 2 s")
     print(f"result delivered {took:.2f} s after the hub returned (retry_interval 60)")
     assert count_calls(hub, "host.closeTask", task_id) == 1
 
@@ -201,11 +201,11 @@ def test_cancel_of_a_parent_waiting_for_its_children(hub, daemon_factory):
     wait_for(sleeping_leaf, 60, "the chain's sleep task to run")
     hub.admin.cancel(parent)
     took = wait_for(lambda: not containers_of(leaf["id"]) and not unit_active(leaf["id"]),
-                    SLEEPTIME + 2, "the leaf's container to go")  # fmt: skip
+                    SLEEPTIME + 2, "the leaf's container to go")
     print(f"cancel of the waiting parent to the leaf's container gone: {took:.2f} s")
     assert all(state_name(hub, t["id"]) == "CANCELED" for t in hub.admin.tasks())
     wait_for(lambda: "0 task(s) running" in daemon.status_text(), 10,
-             "the daemon to let go of every task")  # fmt: skip
+             "the daemon to let go of every task")
     for task in hub.admin.tasks():
         assert count_calls(hub, "host.closeTask", task["id"]) == 0
         assert count_calls(hub, "host.failTask", task["id"]) == 0
@@ -218,7 +218,7 @@ def test_parent_tasks_wait_for_their_subtasks(hub, daemon_factory):
     daemon.start()
     for task_id in (waittest, chain):
         wait_for(lambda t=task_id: state_name(hub, t) in ("CLOSED", "FAILED"), 120,
-                 f"task {task_id} to finish")  # fmt: skip
+                 f"task {task_id} to finish")
         assert state_name(hub, task_id) == "CLOSED", hub.admin.decoded_result(task_id)
     children = [t for t in hub.admin.tasks() if t["parent"] == waittest]
     assert sorted(t["label"] for t in children) == ["0", "1", "bad"]
@@ -234,7 +234,7 @@ def test_an_expired_session_is_renewed_and_work_goes_on(tmp_path: Path):
     admin.add_host(HOST, capacity=4.0, password=PASSWORD)
     # the hub's SessionRenewalTimeout, in minutes: sessions expire after 3 s
     with HubProcess(tmp_path / "hub.sqlite", tmp_path / "koji",
-                    session_renewal_timeout=0.05) as hub:  # fmt: skip
+                    session_renewal_timeout=0.05) as hub:
         daemon = Daemon(write_config(tmp_path, hub))
         try:
             daemon.start()
@@ -258,7 +258,7 @@ def test_login_with_a_client_certificate(tmp_path: Path):
     admin.add_host(HOST, capacity=4.0)  # no password: the certificate is the login
     with HubProcess(tmp_path / "hub.sqlite", tmp_path / "koji", tls=tls) as hub:
         daemon = Daemon(write_config(tmp_path, hub, user=None, password=None,
-                                     cert=tls.client_pem, serverca=tls.ca))  # fmt: skip
+                                     cert=tls.client_pem, serverca=tls.ca))
         try:
             task_id = admin.create_task("sleep", [1])
             daemon.start()
@@ -278,7 +278,7 @@ def test_drain_stops_and_frees_every_task(hub, daemon_factory, tmp_path: Path):
     assert all(unit_active(t) for t in tasks), "stopping the daemon must leave the units"
     result = subprocess.run([sys.executable, "-m", "adjutant", "drain", "--config",
                              str(tmp_path / "kojid.conf")], capture_output=True, text=True,
-                            check=False)  # fmt: skip
+                            check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("drained: 2 task(s) freed")
     for task_id in tasks:
@@ -291,12 +291,12 @@ def test_drain_stops_and_frees_every_task(hub, daemon_factory, tmp_path: Path):
 def test_a_bad_configuration_stops_the_start_with_one_line(tmp_path: Path):
     bad = tmp_path / "kojid.conf"
     bad.write_text("[kojid]\nserver = http://127.0.0.1:1/kojihub\ntopurl = http://x/\n"
-                   "maxjobs = plenty\n")  # fmt: skip
+                   "maxjobs = plenty\n")
     result = subprocess.run([sys.executable, "-m", "adjutant", "daemon", "--config", str(bad)],
-                            capture_output=True, text=True, check=False)  # fmt: skip
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert result.stderr == (f"adjutant: {bad}: [kojid] maxjobs = 'plenty': 'plenty' is not "
-                             "a whole number\n")  # fmt: skip
+                             "a whole number\n")
 
 
 def main_pid(daemon: Daemon) -> int:
@@ -316,14 +316,14 @@ def test_restart_hosts_re_executes_the_daemon_and_no_task_stops(hub, daemon_fact
     # kojihub's restartHosts(priority=5, options=None): the task, at priority 5
     restart = hub.admin.create_task("restartHosts", [{}], priority=5)
     wait_for(lambda: state_name(hub, restart) in ("CLOSED", "FAILED"), 120,
-             "the restartHosts task to end")  # fmt: skip
+             "the restartHosts task to end")
     assert state_name(hub, restart) == "CLOSED", hub.admin.decoded_result(restart)
     children = {t["label"]: t for t in hub.admin.tasks(parent=restart)}
     assert {label: t["method"] for label, t in children.items()} == {
         f"restart {host_id}": "restart", f"sleep {host_id}": "restartVerify"}
     assert all(t["state_name"] == "CLOSED" for t in children.values())
     assert hub.admin.decoded_result(children[f"restart {host_id}"]["id"]) == \
-        "graceful restart initiated"  # fmt: skip
+        "graceful restart initiated"
     assert main_pid(daemon) == pid
     assert "re-executing for a restart task" in daemon.journal()
     wait_for(lambda: state_name(hub, sleeper) == "CLOSED", 60, "the sleep task to close")
@@ -339,7 +339,7 @@ def test_a_dependant_task_waits_for_its_tasks_then_makes_its_subtasks(hub, daemo
     dependant = hub.admin.create_task("dependantTask", [[first], [["sleep", [1]]]])
     daemon.start()
     wait_for(lambda: state_name(hub, dependant) in ("CLOSED", "FAILED"), 120,
-             "the dependant task to end")  # fmt: skip
+             "the dependant task to end")
     assert state_name(hub, dependant) == "CLOSED", hub.admin.decoded_result(dependant)
     [child] = hub.admin.tasks(parent=dependant)
     assert child["method"] == "sleep" and child["state_name"] == "CLOSED"
@@ -353,7 +353,7 @@ def test_a_dependant_task_fails_when_a_task_it_waits_for_fails(hub, daemon_facto
     dependant = hub.admin.create_task("dependantTask", [[failing], [["sleep", [1]]]])
     daemon.start()
     wait_for(lambda: state_name(hub, dependant) in ("CLOSED", "FAILED"), 120,
-             "the dependant task to end")  # fmt: skip
+             "the dependant task to end")
     assert state_name(hub, dependant) == "FAILED"
     assert hub.admin.decoded_result(dependant).faultString == (
         f"Dependency {failing} failed to complete.")

@@ -37,7 +37,7 @@ def hub_files(site: Site, task_id: int) -> dict[str, bytes]:
     """Everything the hub received for the task."""
     where = site.upload(task_id, "x").parent
     return {p.name: p.read_bytes() for p in where.glob("*") if p.is_file()} \
-        if where.is_dir() else {}  # fmt: skip
+        if where.is_dir() else {}
 
 
 def assert_nothing_leaked(site: Site, task_id: int) -> None:
@@ -93,7 +93,7 @@ def test_the_build_user_is_unprivileged_and_a_setuid_root_shell_gives_it_nothing
     ("path-requires", "/mnt/koji/packages/evil/1.0/1/noarch/evil-1.0-1.noarch.rpm"),
     ("generated-path", "/builddir/build/SOURCES/evil-payload-1.0-1.noarch.rpm"),
     ("url-requires", "file:///adjutant/input.src.rpm"),
-])  # fmt: skip
+])
 def test_a_requirement_is_a_dependency_never_a_file_to_install(site: Site, name, missing):
     task_id = site.build_arch(site.srpm_of(name), arch="noarch")
     assert site.wait_done(task_id) == "FAILED"
@@ -126,7 +126,7 @@ def test_the_tags_environment_and_macros_reach_rpmbuild_only(site: Site):
 @pytest.mark.parametrize("url,words", [
     ("git+ext::sh -c touch% /tmp/pwned#main", "git"),
     ("git+https://10.88.0.1/rpms/../forks/x.git#main", "not in the list of allowed SCMs"),
-])  # fmt: skip
+])
 def test_scm_urls_refused_as_kojid_refuses_them(site: Site, url, words):
     task_id = site.admin.create_task("buildSRPMFromSCM", [url, TAG, {"repo_id": site.repo_id}])
     assert site.wait_done(task_id) == "FAILED"
@@ -139,10 +139,10 @@ def test_the_daemon_survives_malformed_hub_answers(site: Site):
                            ("host.getHost", {"id": 1}), ("host.getTasks", [{"id": "12"}])]:
         site.admin.mangle(method, answer, times=2)
         wait_for(lambda m=method: site.admin.mangled_left(m) == 0, 30,
-                 f"the daemon to meet a mangled {method}")  # fmt: skip
+                 f"the daemon to meet a mangled {method}")
         assert site.daemon.active()
     assert sh("systemctl", "show", "-p", "NRestarts", "--value",
-              site.daemon.unit).stdout.strip() in ("", "0")  # fmt: skip
+              site.daemon.unit).stdout.strip() in ("", "0")
     journal = site.daemon.journal()
     assert "the hub answered host.getHostTasks with None" in journal
     assert "Traceback" not in journal

@@ -104,7 +104,7 @@ def test_a_build_from_git_is_imported_and_tagged(site: Site, tmp_path: Path):
     assert info["source"].startswith(url.split("#")[0] + "#")  # the commit that was built
     assert info["extra"]["source"]["original_url"] == url
     assert (site.topdir / "packages" / "pkgfromgit" / "1.0" / f"1{DIST}" / "noarch"
-            / f"pkgfromgit-1.0-1{DIST}.noarch.rpm").is_file()  # fmt: skip
+            / f"pkgfromgit-1.0-1{DIST}.noarch.rpm").is_file()
     assert site.admin.count_calls("host.completeBuild", task_id, ok=True) == 1
     assert site.admin.count_calls("host.tagBuild", subtasks["tag"]["id"], ok=True) == 1
 
@@ -232,7 +232,7 @@ def test_a_build_survives_the_daemon_killed_while_the_hub_takes_a_call(site: Sit
     assert site.admin.slowed_left(call) == 0, site.result(task_id)
     site.daemon.kill()
     wait_for(lambda: site.admin.count_calls(call, task_id, ok=True) == 1, 60,
-             f"the hub to finish {call}")  # fmt: skip
+             f"the hub to finish {call}")
     site.daemon.start()
     assert site.wait_done(task_id, BUILD_TIMEOUT) == "CLOSED", site.result(task_id)
     assert sorted(t["label"] for t in site.admin.tasks(parent=task_id)) == [
@@ -264,7 +264,7 @@ def mail_through(site: Site, smtphost: str) -> Iterator[None]:
 
 def notification_task(site: Site, method: str, after: int) -> dict:
     wait_for(lambda: [t for t in site.admin.tasks(method=method) if t["id"] > after], 120,
-             f"the hub's {method} task")  # fmt: skip
+             f"the hub's {method} task")
     [task] = [t for t in site.admin.tasks(method=method) if t["id"] > after]
     return task
 

@@ -71,7 +71,7 @@ def primary_names(repodata: Path) -> list[str]:
         shutil.copytree(repodata, copy)
         if not list(copy.glob("*-primary.sqlite.bz2")):
             subprocess.run(["sqliterepo_c", "--quiet", "--compress-type", "bz2", tmp],
-                           check=True)  # fmt: skip
+                           check=True)
         [database] = copy.glob("*-primary.sqlite.bz2")
         plain = Path(tmp) / "primary.sqlite"
         plain.write_bytes(bz2.decompress(database.read_bytes()))
@@ -134,7 +134,7 @@ def test_a_regen_updates_the_old_repodata_and_a_build_installs_from_it(site: Sit
 
     task_id = site.admin.create_task("buildArch", [
         f"srpms/{site.srpm_of('hello-docs')}", REPO_TAG, "x86_64", False,
-        {"repo_id": second}], arch="x86_64")  # fmt: skip
+        {"repo_id": second}], arch="x86_64")
     assert site.wait_done(task_id, TIMEOUT) == "CLOSED", site.result(task_id)
     brootid = site.result(task_id)["brootid"]
     installed = {r["name"] for r in site.admin.buildroot_rpms(brootid)}
@@ -164,7 +164,7 @@ def test_a_tag_with_an_external_repo_is_merged(site: Site, test_address: str):
     """An inheriting tag (the parent's builds and groups) with an external
     repo: createrepo, then mergerepo_c --koji with the external repo's URL."""
     [extra] = [p for p in rpmbuild(Package(name="from-outside").spec(), site.tmp / "outside")
-               if p.name.endswith(".noarch.rpm")]  # fmt: skip
+               if p.name.endswith(".noarch.rpm")]
     tag = "adj-repos-ext"
     site.admin.add_tag(tag, arches=("x86_64",))
     site.admin.add_tag_inheritance(tag, REPO_TAG)
@@ -183,7 +183,7 @@ def test_a_tag_with_an_external_repo_is_merged(site: Site, test_address: str):
     origins = gzip.decompress(origins_file.read_bytes()).decode()
     external = url.replace("$arch", "x86_64")
     assert re.search(rf"^from-outside-1\.0-1\S*\.noarch\s+{re.escape(external)}", origins,
-                     re.M), origins  # fmt: skip
+                     re.M), origins
     assert site.upload(createrepo["id"], "mergerepos.log").is_file()
 
 
@@ -250,7 +250,7 @@ def test_a_chain_build_builds_its_second_level_against_the_first(site: Site, tmp
         admin.add_package(dest, package)
     with served_git_package(tmp_path, "chain-base") as base, \
             served_git_package(tmp_path, "chain-user", build_requires=("chain-base",)) as user, \
-            kojira(site):  # fmt: skip
+            kojira(site):
         task_id = admin.create_task("chainbuild", [[[base], [user]], target, {}])
         assert site.wait_done(task_id, 900) == "CLOSED", site.result(task_id)
     subtasks = children(site, task_id)
@@ -263,7 +263,7 @@ def test_a_chain_build_builds_its_second_level_against_the_first(site: Site, tmp
     assert user_build["state"] == koji.BUILD_STATES["COMPLETE"]
     # chain-user was built in a buildroot holding chain-base, from the new repo
     [arch_task] = [t for t in admin.tasks(parent=subtasks["build 1,0"]["id"])
-                   if t["method"] == "buildArch"]  # fmt: skip
+                   if t["method"] == "buildArch"]
     installed = {r["name"] for r in admin.buildroot_rpms(site.result(arch_task["id"])["brootid"])}
     assert "chain-base" in installed
 

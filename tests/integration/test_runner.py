@@ -30,7 +30,7 @@ MIB = 1024**2
 
 def spec(config: Config, task_id: int, script: str, **kwargs) -> TaskSpec:
     return TaskSpec(task_id=task_id, image=config.task_image, command=("sh", "-c", script),
-                    description=f"Koji task {task_id}: test", **kwargs)  # fmt: skip
+                    description=f"Koji task {task_id}: test", **kwargs)
 
 
 async def run_to_end(config: Config, task: TaskSpec,
@@ -60,16 +60,16 @@ def test_ten_thousand_lines_reach_the_log_and_the_journal(config, new_task_id, t
     gate.mkdir()
     # Print 10,000 numbered lines, then wait for the test to look at the unit.
     script = ("seq -f 'line %g' 1 10000; printf '%s\\n' '$NOT_EXPANDED'; "
-              "while [ ! -e /gate/open ]; do sleep 0.05; done")  # fmt: skip
+              "while [ ! -e /gate/open ]; do sleep 0.05; done")
 
     async def during(runner: TaskRunner) -> None:
         status = sh("systemctl", "status", "--no-pager", f"adjutant-task-{task_id}",
-                    check=False).stdout  # fmt: skip
+                    check=False).stdout
         assert "Active: active (running)" in status
         assert f"Koji task {task_id}: test" in status
         assert "adjutant.slice" in status
         await async_wait_until(lambda: len(log_lines(config, task_id)) >= 10001, 30,
-                               "the log to fill while the task runs")  # fmt: skip
+                               "the log to fill while the task runs")
         (gate / "open").touch()
 
     task = spec(config, task_id, script, mounts=(Mount(str(gate), "/gate"),))
@@ -106,7 +106,7 @@ def test_task_past_its_runtime_limit_times_out(config, new_task_id):
     assert "run-time limit of 2 s" in outcome.message
     # podman, stopped by systemd, may say so itself when the container went first
     lines = [line for line in log_lines(config, task_id)
-             if not line.startswith("container not running")]  # fmt: skip
+             if not line.startswith("container not running")]
     assert lines == ["started"]
     assert containers_of(task_id) == []
 
@@ -115,13 +115,13 @@ def test_task_past_its_runtime_limit_times_out(config, new_task_id):
     "echo started; sleep 300",
     # a payload that ignores SIGTERM still goes, killed after cancel_grace
     "trap '' TERM; echo started; while true; do sleep 1; done",
-], ids=["polite", "ignores-sigterm"])  # fmt: skip
+], ids=["polite", "ignores-sigterm"])
 def test_cancel_stops_the_unit_and_leaves_no_container(config, new_task_id, script):
     task_id = new_task_id()
 
     async def during(runner: TaskRunner) -> None:
         await async_wait_until(lambda: log_lines(config, task_id) == ["started"], 20,
-                               "the task to start")  # fmt: skip
+                               "the task to start")
         assert containers_of(task_id) == [f"adjutant-task-{task_id}"]
         await runner.cancel(task_id)
         wait_until(lambda: containers_of(task_id) == [], 5, "the container to be gone")
@@ -135,16 +135,16 @@ def test_cancel_stops_the_unit_and_leaves_no_container(config, new_task_id, scri
 def run_task_in_a_process(config: Config, config_file: Path, task_id: int, script: str):
     config_file.write_text(f"[adjutant]\nlog_dir = {config.log_dir}\n"
                            f"state_dir = {config.state_dir}\n"
-                           f"task_image = {config.task_image}\n")  # fmt: skip
+                           f"task_image = {config.task_image}\n")
     return subprocess.Popen(
         [sys.executable, "-m", "adjutant", "run-task", "--keep", "--config", str(config_file),
          "--task-id", str(task_id), "--", "sh", "-c", script],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    )
 
 
 SLOW_LINES = ("i=1; while [ $i -le 3000 ]; do echo \"line $i\"; "
-              "[ $((i % 300)) = 0 ] && sleep 0.25; i=$((i+1)); done")  # fmt: skip
+              "[ $((i % 300)) = 0 ] && sleep 0.25; i=$((i+1)); done")
 
 
 @pytest.mark.parametrize("finish_while_down", [False, True], ids=["running", "ended-while-down"])
@@ -153,13 +153,13 @@ def test_runner_killed_mid_task_reattaches(config, new_task_id, tmp_path, finish
     first = run_task_in_a_process(config, tmp_path / "kojid.conf", task_id, SLOW_LINES)
     log = config.log_dir / str(task_id) / "container.log"
     wait_until(lambda: log.exists() and len(log.read_text().splitlines()) >= 300, 30,
-               "the first runner to copy some of the log")  # fmt: skip
+               "the first runner to copy some of the log")
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert unit_property(task_id, "ActiveState") in ("active", "deactivating")
     if finish_while_down:
         wait_until(lambda: unit_property(task_id, "ActiveState") in ("inactive", "failed", ""),
-                   30, "the task to end while no runner follows it")  # fmt: skip
+                   30, "the task to end while no runner follows it")
 
     async def scenario():
         runner = TaskRunner(runner_settings(config))
@@ -183,7 +183,7 @@ def test_eight_tasks_at_once_each_with_its_own_limits_outcome_and_log(config, ne
              f"exit {index}",
              limits=ResourceLimits(memory_max=(64 + 16 * index) * MIB, tasks_max=50 + index))
         for index, task_id in enumerate(ids)
-    ]  # fmt: skip
+    ]
 
     async def scenario():
         runner = TaskRunner(runner_settings(config))
@@ -198,7 +198,7 @@ def test_eight_tasks_at_once_each_with_its_own_limits_outcome_and_log(config, ne
 
     limits_seen, outcomes = asyncio.run(scenario())
     loaded = sh("systemctl", "list-units", "--all", "--no-legend", "--plain",
-                *(f"adjutant-task-{t}.service" for t in ids)).stdout  # fmt: skip
+                *(f"adjutant-task-{t}.service" for t in ids)).stdout
     assert loaded == "", f"released units must be unloaded:\n{loaded}"
     for index, (task_id, outcome) in enumerate(zip(ids, outcomes)):
         assert limits_seen[task_id] == str(50 + index)
@@ -216,7 +216,7 @@ def test_mounts_and_environment_reach_the_container(config, new_task_id, tmp_pat
     readonly.mkdir()
     script = ('echo "$GREETING"; echo made > /out/file; '
               'if touch /in/file 2>/dev/null; then echo ro-was-writable; fi; '
-              'ls /sys/class/net')  # fmt: skip
+              'ls /sys/class/net')
 
     async def during(runner: TaskRunner) -> None:
         env_file = config.state_dir / "tasks" / str(task_id) / "container.env"
@@ -224,7 +224,7 @@ def test_mounts_and_environment_reach_the_container(config, new_task_id, tmp_pat
 
     task = spec(config, task_id, script,
                 mounts=(Mount(str(writable), "/out", read_only=False), Mount(str(readonly), "/in")),
-                environment={"GREETING": "hello $USER"})  # fmt: skip
+                environment={"GREETING": "hello $USER"})
     outcome = asyncio.run(run_to_end(config, task, during))
     assert outcome.kind is OutcomeKind.SUCCEEDED, outcome.message
     # the environment arrived unexpanded; the only network interface is loopback
@@ -239,7 +239,7 @@ def test_a_missing_image_fails_with_podmans_reason(config, new_task_id):
     task_id = new_task_id()
 
     task = TaskSpec(task_id=task_id, image="localhost/no-such-image:1", command=("true",),
-                    description="missing image")  # fmt: skip
+                    description="missing image")
     outcome = asyncio.run(run_to_end(config, task))
     assert outcome.kind is OutcomeKind.FAILED
     assert outcome.exit_status == 125

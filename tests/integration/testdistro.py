@@ -65,12 +65,12 @@ START = (
     "bzip2", "findutils", "diffutils", "patch", "make", "gcc", "binutils", "libc6-dev",
     "libc-bin", "rpm", "rpm-common", "debugedit?", "cpio", "file", "util-linux",
     "debianutils", "base-files", "base-passwd",
-)  # fmt: skip
+)
 # Enough for `rpmbuild -bs`.  Debian's bash is not /bin/sh: dash is.
 SRPM_START = (
     "bash", "dash", "coreutils", "rpm", "sed", "grep", "gawk|mawk", "tar", "gzip", "xz-utils",
     "bzip2", "cpio", "findutils", "diffutils",
-)  # fmt: skip
+)
 # The packages made here in the groups; and `setup`, which filesystem requires (pre), so
 # that it is installed first and /builddir gets its owner (rpm looks the names up in the
 # root's /etc/passwd as it lays each file down).
@@ -111,9 +111,9 @@ FILESYSTEM_DIRS = {
     "/usr/lib64": "0755", "/etc": "0755", "/var": "0755", "/var/tmp": "1777", "/tmp": "1777",
     "/proc": "0555", "/sys": "0555", "/dev": "0755", "/run": "0755", "/root": "0700",
     "/home": "0755", "/builddir": "0755",
-}  # fmt: skip
+}
 FILESYSTEM_LINKS = {"/bin": "usr/bin", "/sbin": "usr/sbin", "/lib": "usr/lib",
-                    "/lib64": "usr/lib64"}  # fmt: skip
+                    "/lib64": "usr/lib64"}
 SETUP_FILES = ("/etc/passwd", "/etc/group")
 RELEASE_PATHS = ("/usr/lib/os-release", "/etc/os-release")  # base-files' own, taken over
 TAKEN_PATHS = frozenset([*FILESYSTEM_DIRS, *FILESYSTEM_LINKS, *SETUP_FILES, *RELEASE_PATHS])
@@ -224,7 +224,7 @@ def _providers(packages: Mapping[str, DebPackage]) -> dict[str, list[str]]:
 
 
 def _candidates(name: str, packages: Mapping[str, DebPackage],
-                providers: Mapping[str, list[str]]) -> list[str]:  # fmt: skip
+                providers: Mapping[str, list[str]]) -> list[str]:
     """The installed packages that are `name` or provide it, the real one first."""
     real = [name] if name in packages else []
     return real + [p for p in providers.get(name, []) if p != name]
@@ -258,7 +258,7 @@ def closure(packages: Mapping[str, DebPackage], start: Iterable[str]) -> list[st
         chosen.add(name)
         for group in packages[name].depends:
             options = [c for alternative in group
-                       for c in _candidates(alternative, packages, providers)]  # fmt: skip
+                       for c in _candidates(alternative, packages, providers)]
             if not options:
                 raise ValueError(f"{name}: nothing installed is {' | '.join(group)}")
             if not any(o in chosen or o in queue for o in options):
@@ -274,7 +274,7 @@ def requires(name: str, packages: Mapping[str, DebPackage], chosen: Iterable[str
     result: list[str] = []
     for group in packages[name].depends:
         hits = [c for alternative in group for c in _candidates(alternative, packages, providers)
-                if c in members]  # fmt: skip
+                if c in members]
         if not hits:
             raise ValueError(f"{name}: no package of the closure is {' | '.join(group)}")
         if hits[0] != name and hits[0] not in result:
@@ -326,7 +326,7 @@ def _tag_text(text: str) -> str:
 
 
 def deb_spec(package: DebPackage, *, requires: Sequence[str], entries: Sequence[tuple[str, bool]],
-             image: str) -> str:  # fmt: skip
+             image: str) -> str:
     """The spec repackaging a Debian package: Source0 is its NUL-separated path list (relative
     to the image root at /img), %install copies those paths from /img."""
     epoch, version, release = split_version(package.version)
@@ -339,7 +339,7 @@ def deb_spec(package: DebPackage, *, requires: Sequence[str], entries: Sequence[
         "License: Distributable", "URL: https://www.debian.org/",
         "AutoReq: no", "AutoProv: yes",
         f"Source0: {package.name}.paths",
-    ]  # fmt: skip
+    ]
     if rpm_arch(package.arch) == "noarch":
         lines.append("BuildArch: noarch")
     if package.name in NEEDS_FILESYSTEM:
@@ -353,7 +353,7 @@ def deb_spec(package: DebPackage, *, requires: Sequence[str], entries: Sequence[
         "", "%install",
         "tar -C /img --null --no-recursion -T %{SOURCE0} -cf - | tar -C %{buildroot} -xpf -",
         "", "%files", "%defattr(-,root,root,-)",
-    ]  # fmt: skip
+    ]
     body += [files_line(path, directory=directory) for path, directory in entries]
     return SPEC_GLOBALS + "\n".join(lines + body) + "\n"
 
@@ -384,7 +384,7 @@ def _write(path: str, text: str) -> str:
     """Shell lines in %install writing `text` to %{buildroot}`path`."""
     lines = "".join(f"{line}\n" for line in text.splitlines()).replace("%", "%%")
     return (f"mkdir -p %{{buildroot}}{os.path.dirname(path)}\n"
-            f"cat > %{{buildroot}}{path} <<'ADJUTANT_EOF'\n{lines}ADJUTANT_EOF")  # fmt: skip
+            f"cat > %{{buildroot}}{path} <<'ADJUTANT_EOF'\n{lines}ADJUTANT_EOF")
 
 
 def made_specs() -> dict[str, str]:
@@ -392,9 +392,9 @@ def made_specs() -> dict[str, str]:
     user, _, group, _ = BUILD_USER
     dirs = " ".join(f"%{{buildroot}}{d}" for d in FILESYSTEM_DIRS if d != "/")
     links = "\n".join(f"ln -s {target} %{{buildroot}}{link}"
-                      for link, target in FILESYSTEM_LINKS.items())  # fmt: skip
+                      for link, target in FILESYSTEM_LINKS.items())
     fs_files = [f"%dir %attr({mode},root,root) {d}" for d, mode in FILESYSTEM_DIRS.items()
-                if d != "/builddir"]  # fmt: skip
+                if d != "/builddir"]
     fs_files += [f"%dir %attr(0755,{user},{group}) /builddir", *FILESYSTEM_LINKS]
     return {
         "setup": _made_spec(
@@ -413,7 +413,7 @@ def made_specs() -> dict[str, str]:
             f"{_write('/usr/lib/os-release', OS_RELEASE)}\n"
             "mkdir -p %{buildroot}/etc\nln -s ../usr/lib/os-release %{buildroot}/etc/os-release",
             "%attr(0644,root,root) /usr/lib/os-release\n/etc/os-release"),
-    }  # fmt: skip
+    }
 
 
 # --- inside the image ---------------------------------------------------------------------
@@ -442,12 +442,12 @@ def alternative_links(root: Path) -> list[tuple[str, str]]:
                 continue
             target = resolve_parents(root, os.readlink(selected))
             found += [(resolve_parents(root, link), target),
-                      (f"/etc/alternatives/{name}", target)]  # fmt: skip
+                      (f"/etc/alternatives/{name}", target)]
     return found
 
 
 def package_entries(root: Path, packages: Mapping[str, DebPackage],
-                    names: Sequence[str]) -> tuple[dict[str, Entries], int]:  # fmt: skip
+                    names: Sequence[str]) -> tuple[dict[str, Entries], int]:
     """Each package's (path, is a directory) as on the image's disk, and how many listed
     paths were not there (left out of the image, or diverted away)."""
     lists: dict[str, list[str]] = {}
@@ -480,7 +480,7 @@ def _rpmbuild(spec: Path, topdir: Path, out: Path) -> tuple[str, float, str]:
     started = time.monotonic()
     argv = ["rpmbuild", "-ba", "--define", f"_topdir {topdir}",
             "--define", f"_sourcedir {spec.parent}", "--define", f"_rpmdir {out / 'RPMS'}",
-            "--define", f"_srcrpmdir {out / 'SRPMS'}", str(spec)]  # fmt: skip
+            "--define", f"_srcrpmdir {out / 'SRPMS'}", str(spec)]
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), "LC_ALL": "C.UTF-8"}
     result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     log = result.stdout + result.stderr
@@ -506,9 +506,9 @@ def build_inside(root: Path, out: Path, work: Path) -> None:
     sizes: dict[str, int] = {}
     for name in names:
         specs[name] = deb_spec(packages[name], requires=requires(name, packages, names),
-                               entries=entries[name], image=IMAGE)  # fmt: skip
+                               entries=entries[name], image=IMAGE)
         sizes[name] = sum((root / p.lstrip("/")).lstat().st_size for p, d in entries[name]
-                          if not d)  # fmt: skip
+                          if not d)
         relative = b"".join(os.fsencode(p.lstrip("/")) + b"\0" for p, _ in entries[name])
         (work / name).mkdir(parents=True)
         (work / name / f"{name}.paths").write_bytes(relative)
@@ -523,7 +523,7 @@ def build_inside(root: Path, out: Path, work: Path) -> None:
     order = sorted(specs, key=lambda n: (-sizes[n], n))  # the big ones first: even workers
     with ThreadPoolExecutor(WORKERS) as pool:
         futures = [pool.submit(_rpmbuild, work / n / f"{n}.spec", work / n / "top", out)
-                   for n in order]  # fmt: skip
+                   for n in order]
         for future in futures:
             name, seconds, _ = future.result()
             print(f"built {name} in {seconds:.1f}s", flush=True)
@@ -544,7 +544,7 @@ def build_inside(root: Path, out: Path, work: Path) -> None:
     }
     if len(manifest["rpms"]) != len(specs) or len(manifest["srpms"]) != len(specs):
         raise RuntimeError(f"{len(specs)} specs but {len(manifest['rpms'])} RPMs and "
-                           f"{len(manifest['srpms'])} SRPMs")  # fmt: skip
+                           f"{len(manifest['srpms'])} SRPMs")
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
 
 
@@ -562,7 +562,7 @@ class TestDistro:
 
 def _image_id(image: str = IMAGE) -> str:
     result = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", image],
-                            capture_output=True, text=True, check=True)  # fmt: skip
+                            capture_output=True, text=True, check=True)
     return result.stdout.strip()
 
 
@@ -570,7 +570,7 @@ def _load(directory: Path) -> TestDistro:
     manifest = json.loads((directory / MANIFEST).read_text())
     return TestDistro(rpms=[directory / p for p in manifest["rpms"]],
                       srpms=[directory / p for p in manifest["srpms"]],
-                      groups={k: list(v) for k, v in manifest["groups"].items()})  # fmt: skip
+                      groups={k: list(v) for k, v in manifest["groups"].items()})
 
 
 @contextlib.contextmanager
@@ -605,7 +605,7 @@ def test_distro(cache_root: Path = DEFAULT_CACHE) -> TestDistro:
                      "-v", f"{partial}:/out", image_id,
                      "python3", "-", "--inside", "/img", "/out"],
                     input=text, stdout=handle, stderr=subprocess.STDOUT, text=True,
-                    check=False)  # fmt: skip
+                    check=False)
             if result.returncode != 0:
                 tail = log.read_text()[-8000:]
                 raise RuntimeError(f"building the test distribution failed (log {log}):\n{tail}")
@@ -762,7 +762,7 @@ def _run(argv: Sequence[str], what: str, *, timeout: float = 1800) -> str:
     """Run a command; its stdout (stderr too in the exception if it fails)."""
     started = time.monotonic()
     result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                            check=False)  # fmt: skip
+                            check=False)
     if result.returncode != 0:
         output = result.stdout + result.stderr
         raise AssertionError(f"{what} failed ({result.returncode}):\n{output[-8000:]}")
@@ -771,7 +771,7 @@ def _run(argv: Sequence[str], what: str, *, timeout: float = 1800) -> str:
 
 
 def bootstrap_install(repo: Path, root: Path, packages: Sequence[str], *,
-                      image: str = IMAGE) -> str:  # fmt: skip
+                      image: str = IMAGE) -> str:
     """`dnf --installroot` of `packages` from the repo into the empty `root`, from a container
     of the (unmodified) image, with the command line of adjutant's preparation (by name, not
     `@group`: Debian 13's libcomps crashes dnf on every group).  Debian 13's rpm (4.20.1)
@@ -782,7 +782,7 @@ def bootstrap_install(repo: Path, root: Path, packages: Sequence[str], *,
     script = f"set -e\n{dnf} install {' '.join(packages)}\n{dnf} clean all\n"
     return _run(["podman", "run", "--rm", "--network=none", "-v", f"{repo}:/repo:ro",
                  "-v", f"{root}:{INSTALLROOT}", image, "bash", "-c", script],
-                f"dnf --installroot install of {len(packages)} packages")  # fmt: skip
+                f"dnf --installroot install of {len(packages)} packages")
 
 
 def _prepare_builddir(root: Path) -> None:
@@ -794,7 +794,7 @@ def _prepare_builddir(root: Path) -> None:
     (top / "SPECS/confhello.spec").write_text(CHECK_CONF_SPEC)
     members = {"configure": (CHECK_CONFIGURE.encode(), 0o755),
                "Makefile.in": (CHECK_MAKEFILE.encode(), 0o644),
-               "confhello.c": (CHECK_CONF_C.encode(), 0o644)}  # fmt: skip
+               "confhello.c": (CHECK_CONF_C.encode(), 0o644)}
     config_sub = _config_sub()
     if config_sub is not None:
         members["config.sub"] = (config_sub.read_bytes(), 0o755)
@@ -819,7 +819,7 @@ def self_check(distro: TestDistro, *, keep: bool = False) -> None:
     from tests.integration.rpmrepo import comps_xml
 
     base = Path(tempfile.mkdtemp(prefix="adjutant-testdistro-check-",
-                                 dir="/var/lib/containers"))  # fmt: skip
+                                 dir="/var/lib/containers"))
     try:
         repo = base / "repo"
         repo.mkdir()
@@ -827,12 +827,12 @@ def self_check(distro: TestDistro, *, keep: bool = False) -> None:
             os.link(rpm, repo / rpm.name)
         (base / "comps.xml").write_text(comps_xml(distro.groups))
         _run(["createrepo_c", "--quiet", "--no-database", "-g", str(base / "comps.xml"),
-              str(repo)], "createrepo_c")  # fmt: skip
+              str(repo)], "createrepo_c")
         root = base / "build-root"
         root.mkdir()
         bootstrap_install(repo, root, distro.groups["build"])
         listed = _run(["rpm", "-qa", "--root", str(root), "--define", "_dbpath /var/lib/rpm"],
-                      "rpm -qa --root").split()  # fmt: skip
+                      "rpm -qa --root").split()
         print(f"    {len(listed)} packages installed", flush=True)
         assert len(listed) > len(distro.groups["build"]), listed
         owner = (root / "builddir").stat()
@@ -843,13 +843,13 @@ def self_check(distro: TestDistro, *, keep: bool = False) -> None:
         _in_root(root, "rpm -i --test /builddir/rpmbuild/RPMS/x86_64/chello-1.0-1.x86_64.rpm "
                  "/builddir/rpmbuild/RPMS/x86_64/confhello-1.0-1.x86_64.rpm",
                  "rpm -i --test of what was built (its requirements are provided)",
-                 user=False)  # fmt: skip
+                 user=False)
         srpm_root = base / "srpm-root"
         srpm_root.mkdir()
         bootstrap_install(repo, srpm_root, distro.groups["srpm-build"])
         _prepare_builddir(srpm_root)
         _in_root(srpm_root, "cd ~/rpmbuild/SPECS && rpmbuild -bs chello.spec confhello.spec",
-                 "rpmbuild -bs in a root of srpm-build")  # fmt: skip
+                 "rpmbuild -bs in a root of srpm-build")
         config_sub = _config_sub()
         print(
             "check passed; configure's triplets checked by "

@@ -41,13 +41,13 @@ def machine_network() -> dict[str, str]:
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
         # iptables-save stamps its output with the time; the rules are the rest
         found[name] = "\n".join(line for line in done.stdout.splitlines()
-                                if not line.startswith("#"))  # fmt: skip
+                                if not line.startswith("#"))
     return found
 
 
 def leader_of_testhost() -> int:
     status = subprocess.run([sys.executable, str(TESTHOST), "status"], capture_output=True,
-                            text=True, check=False)  # fmt: skip
+                            text=True, check=False)
     assert status.returncode == 0, status.stdout + status.stderr
     return int(status.stdout.split("systemd pid ")[1].split(",")[0])
 
@@ -56,7 +56,7 @@ def leader_of_testhost() -> int:
 def testhost_up() -> int:
     require(os.geteuid() == 0 and shutil.which("systemd-nspawn") is not None
             and shutil.which("ip") is not None,
-            "needs root, systemd-nspawn and ip to boot the test host")  # fmt: skip
+            "needs root, systemd-nspawn and ip to boot the test host")
     subprocess.run([sys.executable, str(TESTHOST), "up"], check=True)
     return leader_of_testhost()
 
@@ -66,9 +66,9 @@ def test_the_test_host_has_its_own_network_namespace(testhost_up: int):
     theirs = os.readlink(f"/proc/{testhost_up}/ns/net")
     assert theirs != ours
     inside = subprocess.run([sys.executable, str(TESTHOST), "run", "ip", "-o", "link", "show"],
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+                            capture_output=True, text=True, check=True).stdout
     machine_links = {line.split(":")[1].strip() for line in machine_network()["links"]
-                     .splitlines()}  # fmt: skip
+                     .splitlines()}
     inside_links = {line.split(":")[1].strip() for line in inside.splitlines()}
     assert "lo" in inside_links
     # nothing of the machine's (its ethernet, its bridges) is in there
@@ -82,7 +82,7 @@ def test_a_build_with_network_leaves_the_machine_network_as_it_was(testhost_up: 
         [sys.executable, str(TESTHOST), "run", "python3", "-m", "pytest", "-p",
          "no:cacheprovider", "-q", SCM_BUILD_TEST],
         capture_output=True, text=True, check=False, env=env, cwd=Path(REPO),
-    )  # fmt: skip
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-2000:]
     # the checkout fetched from 10.88.0.1, podman's bridge inside the test host
     # (netavark removes the bridge again when the last container using it ends)

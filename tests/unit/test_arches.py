@@ -26,12 +26,12 @@ TAG = "x86_64 i686 aarch64"
     ((), (), (), None, "aarch64 s390x", True, ["aarch64"]),
     ((), (), (), None, "aarch64", False, ["x86_64", "i686", "aarch64"]),
     ((), ("s390x",), (), None, None, False, None),
-])  # fmt: skip
+])
 def test_build_arches_as_kojid_chooses_them(case):
     build_arch, exclusive, exclude, extra, override, scratch, expected = case
     kwargs = dict(tag_arches=TAG, tag="f40-build", build_arch=build_arch,
                   exclusive_arch=exclusive, exclude_arch=exclude, extra_arches=extra,
-                  arch_override=override, scratch=scratch)  # fmt: skip
+                  arch_override=override, scratch=scratch)
     if expected is None:
         with pytest.raises(ArchError, match=r"^No matching arches were found$"):
             build_arches(**kwargs)
@@ -42,7 +42,7 @@ def test_build_arches_as_kojid_chooses_them(case):
 def test_a_tag_without_arches_is_named():
     with pytest.raises(ArchError, match=r"^No arches for tag f40-build$"):
         build_arches(tag_arches="", tag="f40-build", build_arch=(), exclusive_arch=(),
-                     exclude_arch=())  # fmt: skip
+                     exclude_arch=())
 
 
 @pytest.mark.parametrize("arch,kwargs,expected", [
@@ -56,7 +56,7 @@ def test_a_tag_without_arches_is_named():
     ("noarch", {"noarch_arches": "aarch64 s390x"}, "aarch64"),
     # narrowed to all the tag's arches: noarch again
     ("noarch", {"exclusive_arch": ("x86_64", "i386", "aarch64")}, "noarch"),
-])  # fmt: skip
+])
 def test_task_arch_as_kojid_chooses_it(arch, kwargs, expected):
     assert task_arch(arch, tag_arches=TAG, choose=lambda arches: arches[0], **kwargs) == expected
 
@@ -65,4 +65,4 @@ def test_no_valid_arch_for_noarch_is_kojids_error():
     with pytest.raises(ArchError) as raised:
         task_arch("noarch", tag_arches=TAG, exclusive_arch=("s390x",))
     assert str(raised.value) == ("No valid arches were found. tag ['x86_64', 'i386', 'aarch64'], "
-                                 "extra None,exclusive ['s390x'], exclude []")  # fmt: skip
+                                 "extra None,exclusive ['s390x'], exclude []")

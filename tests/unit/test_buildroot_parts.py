@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adjutant.buildroot.comps import CompsError, group_packages
-from adjutant.buildroot.core import missing_packages
+from adjutant.buildroot.failure import missing_packages
 from adjutant.buildroot.macros import build_environment, build_macros, macros_file
 from adjutant.buildroot.records import (
     classify_rpms,
@@ -201,10 +201,10 @@ def test_requirements_are_never_arguments_of_roots_dnf():
     dnf_lines = [line for line in deps.splitlines() if line.lstrip().startswith("dnf ")]
     assert len(dnf_lines) == 1
     assert dnf_lines[0].split()[-5:] == ["/adjutant/input.src.rpm", ">>", '"$R/root.log"',
-                                         "2>&1", "\\"]  # fmt: skip
+                                         "2>&1", "\\"]
     assert " --installroot=/buildroot " in dnf_lines[0]
     build = build_script(target="x86_64", macros={"__dnf": "/tmp/evil"},
-                         environment={"LD_PRELOAD": "/tmp/evil.so"})  # fmt: skip
+                         environment={"LD_PRELOAD": "/tmp/evil.so"})
     assert not [line for line in build.splitlines() if line.lstrip().startswith("dnf ")]
     assert "/etc/rpm" not in build and "export LD_PRELOAD" not in build
     assert "LD_PRELOAD=/tmp/evil.so" in build.split("BUILD_ENV=(env ")[1].split(")")[0]
@@ -250,11 +250,11 @@ def test_buildroot_lists_for_the_hub(tmp_path: Path):
                        '"arch": "x86_64"}\n')
     ids = read_rpmlist_ids(rpmlist)
     listed, foreign = classify_rpms(rpms, ids=ids, external_repos=[], origins=None, repo_id=7,
-                                    arch="x86_64")  # fmt: skip
+                                    arch="x86_64")
     assert [r["id"] for r in listed] == [17]
     assert foreign == ["perl-libs-5.38-2.fc40.x86_64"]  # from the base image, not the repo
     everything, none = classify_rpms(rpms, ids={}, external_repos=[], origins=None,
-                                     repo_id=7, arch="x86_64")  # fmt: skip
+                                     repo_id=7, arch="x86_64")
     assert (len(everything), none) == (2, [])  # no rpmlist.jsonl: send all, as before 1.35
     with pytest.raises(AdjutantError, match="line 1 is malformed"):
         parse_rpm_list("bash\t5.2\n")
@@ -301,16 +301,16 @@ def test_epochs_are_taken_off_origin_keys():
 
 @pytest.mark.parametrize("selinux", [False, True])
 def test_build_mounts_and_their_selinux_labels(selinux):
-    from adjutant.buildroot.core import build_mounts, install_mounts
+    from adjutant.buildroot.mounts import build_mounts, install_mounts
     from adjutant.runner.podman import mount_options
 
     mounts = build_mounts(workdir=Path("/var/tmp/koji/tasks/7/7"),
                           inputs=Path("/var/lib/adjutant/worker/7/files/inputs"),
-                          selinux=selinux)  # fmt: skip
+                          selinux=selinux)
     mounts += install_mounts(root=Path("/var/lib/adjutant/buildroots/views/7/root"),
                              dnf_cache=Path("/var/lib/adjutant/buildroots/views/7/dnf"),
                              repo_dir=Path("/mnt/koji/repos/f40-build/9"),
-                             packages=Path("/mnt/koji/packages"), selinux=selinux)  # fmt: skip
+                             packages=Path("/mnt/koji/packages"), selinux=selinux)
     z, big_z = (",z", ",Z") if selinux else ("", "")
     assert mount_options(mounts) == [
         "--volume", f"/var/tmp/koji/tasks/7/7:/builddir:rw{big_z}",
@@ -325,12 +325,12 @@ def test_build_mounts_and_their_selinux_labels(selinux):
 
 
 def test_a_repo_over_topurl_mounts_nothing_of_topdir():
-    from adjutant.buildroot.core import install_mounts
+    from adjutant.buildroot.mounts import install_mounts
     from adjutant.runner.podman import mount_options
 
     mounts = install_mounts(root=Path("/b/views/7/root"), dnf_cache=Path("/b/views/7/dnf"),
                             repo_dir=None, packages=Path("/mnt/koji/packages"),
-                            selinux=False)  # fmt: skip
+                            selinux=False)
     assert mount_options(mounts) == [
         "--volume", "/b/views/7/root:/buildroot:rw",
         "--volume", "/b/views/7/dnf:/var/cache/adjutant-dnf:rw",
@@ -342,8 +342,8 @@ def test_a_repo_over_topurl_mounts_nothing_of_topdir():
     ("armv7hl", "aarch64", "LINUX32"), ("ppc", "ppc64", "LINUX32"),
     ("x86_64", "x86_64", None), ("noarch", "x86_64", None), ("aarch64", "aarch64", None),
     ("i686", "i686", None),
-])  # fmt: skip
+])
 def test_32_bit_builds_on_64_bit_hosts_get_the_32_bit_personality(target, host, personality):
-    from adjutant.buildroot.core import personality_for
+    from adjutant.buildroot.arches import personality_for
 
     assert personality_for(target, host) == personality

@@ -135,7 +135,7 @@ def test_build_ids_is_one_range_in_subuid_and_subgid(tmp_path):
     subuid.write_text("containers:2147483647:2147483648\nadjutant:1879048192:65536\n")
     subgid.write_text("alice:100000:65536\n")
     with pytest.raises(ConfigError, match=r"needs a range of at least 65536 ids for 'adjutant' "
-                                          r"in .*subgid"):  # fmt: skip
+                                          r"in .*subgid"):
         build_id_range(Config(), "kojid.conf", (subuid, subgid))
     subgid.write_text("adjutant:1879048192:1000\n")
     with pytest.raises(ConfigError, match="at least 65536"):

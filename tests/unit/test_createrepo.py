@@ -17,7 +17,7 @@ def test_createrepo_reads_the_pkglist_against_the_repo_dir():
     job = Job(arch="x86_64", repodir=REPODIR, groupdata=COMPS)
     assert createrepo.createrepo_argv(job) == [
         "createrepo_c", "--error-exit-val", "-vd", "-o", "/builddir/repo",
-        "-i", f"{REPODIR}/pkglist", "-g", COMPS, REPODIR]  # fmt: skip
+        "-i", f"{REPODIR}/pkglist", "-g", COMPS, REPODIR]
 
 
 def test_createrepo_updates_the_old_repodata_and_skips_stat_when_asked():
@@ -44,21 +44,21 @@ def test_use_createrepo_c_off_runs_the_images_createrepo():
     ("koji", ["mergerepo_c", "--koji", "-b", f"{REPODIR}/blocklist"]),
     ("simple", ["mergerepo_c", "--koji", "--simple", "-b", f"{REPODIR}/blocklist"]),
     ("bare", ["mergerepo_c", "--pkgorigins", "--all"]),
-])  # fmt: skip
+])
 def test_mergerepo_per_merge_mode(mode, head):
     job = Job(arch="x86_64", repodir=REPODIR, groupdata=COMPS, merge_mode=mode,
-              external_urls=("https://mirror.example/f40/x86_64/",))  # fmt: skip
+              external_urls=("https://mirror.example/f40/x86_64/",))
     argv = createrepo.mergerepo_argv(job, arch_expand=True)
     assert argv == [*head, "-a", "x86_64", "-o", "/builddir/repo", "--arch-expand",
                     "-g", COMPS, "-r", "file:///builddir/repo-premerge/",
-                    "-r", "https://mirror.example/f40/x86_64/"]  # fmt: skip
+                    "-r", "https://mirror.example/f40/x86_64/"]
     assert "--arch-expand" not in createrepo.mergerepo_argv(job, arch_expand=False)
 
 
 def test_external_urls_take_the_arch_and_skip_repos_of_other_arches():
     repos = [{"url": "https://a.example/$arch/", "arches": None},
              {"url": "https://b.example/$arch/os/", "arches": "aarch64 ppc64le"},
-             {"url": "https://c.example/$arch/", "arches": "x86_64 i386"}]  # fmt: skip
+             {"url": "https://c.example/$arch/", "arches": "x86_64 i386"}]
     assert createrepo.external_urls(repos, "x86_64") == (
         "https://a.example/x86_64/", "https://c.example/x86_64/")
     assert createrepo.external_urls(repos, "aarch64") == (
@@ -74,7 +74,7 @@ def test_mixed_merge_modes_are_refused_as_kojid_does():
 
 def test_the_script_is_valid_bash_and_quotes_what_it_is_given():
     job = Job(arch="x86_64", repodir="/mnt/koji/repos/it's/7/x86_64", groupdata=COMPS,
-              update=True, external_urls=("https://m.example/a b/",))  # fmt: skip
+              update=True, external_urls=("https://m.example/a b/",))
     text = createrepo.script(job)
     subprocess.run(["bash", "-n"], input=text, text=True, check=True)
     assert "'/mnt/koji/repos/it'\"'\"'s/7/x86_64/pkglist'" in text
@@ -92,11 +92,11 @@ def test_the_version_check_picks_arch_expand_as_kojid_does(tmp_path):
     start = text.index("version=$(")
     check = text[start:text.index("mv /builddir/repo")]
     for version, expected in (("0.15.11", "yes"), ("0.21.1", "yes"), ("0.15.10", "no"),
-                              ("0.9.0", "no"), ("", "no")):  # fmt: skip
+                              ("0.9.0", "no"), ("", "no")):
         fake = tmp_path / "mergerepo_c"
         fake.write_text(f"#!/bin/sh\necho 'Version: {version} (Features: DeltaRPM )'\n")
         fake.chmod(0o755)
         probe = check + "if at_least 0.15.11; then echo yes; else echo no; fi\n"
         out = subprocess.run(["bash", "-c", probe], text=True, capture_output=True, check=True,
-                             env={"PATH": f"{tmp_path}:/usr/bin:/bin"})  # fmt: skip
+                             env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
         assert out.stdout.strip() == expected, version

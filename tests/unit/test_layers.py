@@ -74,7 +74,7 @@ def test_every_import_goes_down_or_stays_in_its_part():
                 continue
             if level(there) > level(here):
                 wrong.append(f"{module_name(path)} imports {imported} "
-                             f"({here} may import only its layer and those below)")  # fmt: skip
+                             f"({here} may import only its layer and those below)")
     assert wrong == []
 
 

@@ -37,5 +37,5 @@ def test_mypy_finds_no_type_errors():
     except ImportError:
         require(False, "mypy is not installed (pip install mypy)")
     result = subprocess.run([sys.executable, "-m", "mypy", str(REPO / "adjutant")],
-                            capture_output=True, text=True, check=False, cwd=REPO)  # fmt: skip
+                            capture_output=True, text=True, check=False, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -16,7 +16,7 @@ class FakeHub:
         self.files: dict[str, bytearray] = {}
 
     async def call(self, method: str, chunk: bytes, offset: int, path: str, name: str,
-                   **kwargs: object) -> dict:  # fmt: skip
+                   **kwargs: object) -> dict:
         assert method == "rawUpload"
         data = self.files.setdefault(name, bytearray())
         data[offset:offset + len(chunk)] = chunk
@@ -42,7 +42,7 @@ def test_the_hub_gets_a_log_up_to_its_cap_then_a_note(tmp_path: Path):
 def test_the_journal_copy_stops_at_its_cap_with_a_note():
     async def make() -> JournalCopier:  # its asyncio.Event wants a loop on Python 3.9
         return JournalCopier(invocation_id="abc", log_path=Path("/nonexistent"),
-                             cursor_path=Path("/nonexistent"), max_bytes=10)  # fmt: skip
+                             cursor_path=Path("/nonexistent"), max_bytes=10)
 
     copier = asyncio.run(make())
     out = io.BytesIO()

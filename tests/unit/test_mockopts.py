@@ -18,7 +18,7 @@ def test_the_tags_mock_extras_change_the_package_manager_line():
         "mock.module_setup_commands": [["enable", "nodejs:12"], ["disable", "python36"]],
         "mock.bootstrap_image": "registry.example.com/epel8-bootstrap:latest",
         "rpm.macro.dist": ".el8",
-    }, tag="epel8-build")  # fmt: skip
+    }, tag="epel8-build")
     assert options.bootstrap_image == "registry.example.com/epel8-bootstrap:latest"
     assert options.not_applicable == ("mock.new_chroot", "mock.use_bootstrap")
     line = dnf_command(Repo(REPO, options))
@@ -29,7 +29,7 @@ def test_the_tags_mock_extras_change_the_package_manager_line():
     assert prepare.index("module enable nodejs:12") < prepare.index(" install bash")
     assert "module disable python36" in prepare
     assert " builddep " in deps_script(repo=Repo(REPO, options), srpm="/adjutant/input.src.rpm",
-                                       what="build requirements")  # fmt: skip
+                                       what="build requirements")
 
 
 def test_without_mock_extras_it_is_dnf_as_before():
@@ -41,7 +41,7 @@ def test_without_mock_extras_it_is_dnf_as_before():
 
 def test_yum_has_its_own_builddep():
     script = deps_script(repo=Repo(REPO, MockOptions(package_manager="yum")),
-                         srpm="/adjutant/input.src.rpm", what="build requirements")  # fmt: skip
+                         srpm="/adjutant/input.src.rpm", what="build requirements")
     assert "yum-builddep -y " in script
 
 
@@ -51,7 +51,7 @@ def test_yum_has_its_own_builddep():
     ({"mock.module_setup_commands": [["exec", "x"]]}, "is not a list of [action, module]"),
     ({"mock.module_setup_commands": [["enable", "--nogpgcheck x"]]}, "[action, module]"),
     ({"mock.bootstrap_image": "-it"}, "is not an image reference"),
-])  # fmt: skip
+])
 def test_bad_mock_extras_name_the_tag_and_key(extra, words):
     with pytest.raises(AdjutantError) as raised:
         mock_options(extra, tag="f40-build")

@@ -15,7 +15,7 @@ from tests.smtpsink import SmtpSink
 BUILD = {"id": 7, "package_name": "greeter", "name": "greeter", "version": "1.0",
          "release": "1.adj1", "epoch": None, "state": koji.BUILD_STATES["COMPLETE"],
          "owner_name": "alice", "task_id": 40, "creation_ts": 1764633600.0,
-         "completion_ts": 1764633660.0, "volume_name": "DEFAULT"}  # fmt: skip
+         "completion_ts": 1764633660.0, "volume_name": "DEFAULT"}
 
 
 def headers(message: str) -> dict[str, str]:
@@ -26,13 +26,13 @@ def headers(message: str) -> dict[str, str]:
 def test_a_successful_tagging():
     text = tag_message(from_addr="Koji <koji@example.com>", recipients=["a@x", "b@x"],
                        build=BUILD, user_name="alice", tag_name="f40", from_tag_name=None,
-                       is_successful=True)  # fmt: skip
+                       is_successful=True)
     assert headers(text) == {
         "From": "Koji <koji@example.com>",
         "Subject": "greeter-1.0-1.adj1 successfully tagged into f40 by alice",
         "To": "a@x, b@x", "X-Koji-Package": "greeter", "X-Koji-NVR": "greeter-1.0-1.adj1",
         "X-Koji-Draft": "False", "X-Koji-User": "alice", "X-Koji-Status": "complete",
-        "X-Koji-Tag": "f40"}  # fmt: skip
+        "X-Koji-Tag": "f40"}
     assert "Tag Operation: tagged\r\nInto Tag: f40\r\n" in text
     assert "failed with the error" not in text
 
@@ -40,13 +40,13 @@ def test_a_successful_tagging():
 def test_a_failed_move_says_why():
     text = tag_message(from_addr="k@x", recipients=["a@x"], build=BUILD, user_name="bob",
                        tag_name="f40", from_tag_name="f40-candidate", is_successful=False,
-                       failure_msg="ActionNotAllowed: policy violation")  # fmt: skip
+                       failure_msg="ActionNotAllowed: policy violation")
     assert headers(text)["Subject"] == (
         "greeter-1.0-1.adj1 unsuccessfully moved from f40-candidate into f40 by bob")
     assert headers(text)["X-Koji-Status"] == "failed"
     assert "X-Koji-Tag: f40-candidate\r\nX-Koji-Tag: f40\r\n" in text
     assert ("Operation failed with the error:\r\n    ActionNotAllowed: policy violation"
-            in text)  # fmt: skip
+            in text)
 
 
 def test_a_build_mail_lists_its_tasks_by_state_with_links():
@@ -59,18 +59,18 @@ def test_a_build_mail_lists_its_tasks_by_state_with_links():
              "request": ["work/x/greeter-1.0-1.adj1.src.rpm", 3, "x86_64", True, {}],
              "logs": [("build.log", "DEFAULT")], "rpms": ["greeter-1.0-1.adj1.x86_64.rpm"],
              "srpms": ["greeter-1.0-1.adj1.src.rpm"], "misc": []},
-    }  # fmt: skip
+    }
     text = build_message(from_addr="k@x", recipients=["alice@x"], build=BUILD,
                          target={"dest_tag_name": "f40"}, weburl="https://koji.example/koji",
                          topurl="https://koji.example/kojifiles", tasks=tasks, failure="",
-                         cancel_info="", changelog="")  # fmt: skip
+                         cancel_info="", changelog="")
     assert headers(text)["Subject"] == (
         "Package: greeter-1.0-1.adj1 Tag: f40 Status: complete Built by: alice")
     assert "SRPMS:\r\n  greeter-1.0-1.adj1.src.rpm\r\n\r\n" in text
     assert "Closed tasks:\r\n-------------\r\n\r\n" in text
     assert "Task 41 on b1.example.com\r\n" in text
     assert (" https://koji.example/koji/getfile?taskID=41&name=build.log&volume=DEFAULT\r\n"
-            in text)  # fmt: skip
+            in text)
     assert (" https://koji.example/kojifiles/packages/greeter/1.0/1.adj1/x86_64/"
             "greeter-1.0-1.adj1.x86_64.rpm\r\n") in text
     assert "Task Info: https://koji.example/koji/taskinfo?taskID=40\r\n" in text

@@ -56,11 +56,11 @@ def test_a_build_step_runs_its_buildroot_as_root_fs_in_the_fixed_range():
                          command=["/bin/bash", "/adjutant/build.sh"],
                          rootfs="/var/lib/adjutant/buildroots/views/7/root",
                          idmap="1879048192:65536", user="1000:135",
-                         drop_caps=True)  # fmt: skip
+                         drop_caps=True)
     assert "bootstrap" not in argv  # the root filesystem is the buildroot, not the image
     tail = argv[argv.index("--rootfs"):]
     assert tail == ["--rootfs", "/var/lib/adjutant/buildroots/views/7/root",
-                    "/bin/bash", "/adjutant/build.sh"]  # fmt: skip
+                    "/bin/bash", "/adjutant/build.sh"]
     assert argv[argv.index("--uidmap") + 1] == "0:1879048192:65536"
     assert argv[argv.index("--gidmap") + 1] == "0:1879048192:65536"
     assert argv[argv.index("--user") + 1] == "1000:135"

@@ -24,12 +24,12 @@ from adjutant.buildroot.script import Repo, dnf_command
 def test_a_repo_under_topdir_is_read_there_and_else_over_topurl(tmp_path):
     topurl = "https://kojipkgs.example.com/kojifiles"
     remote = locate_repo(topdir=tmp_path, topurl=topurl, tag="f40-build", repo_id=9,
-                         arch="x86_64")  # fmt: skip
+                         arch="x86_64")
     assert remote == RepoLocation(url=f"{topurl}/repos/f40-build/9") and remote.remote
     assert remote.arch_url("x86_64") == f"{topurl}/repos/f40-build/9/x86_64"
     (tmp_path / "repos" / "f40-build" / "9" / "x86_64" / "repodata").mkdir(parents=True)
     local = locate_repo(topdir=tmp_path, topurl=topurl, tag="f40-build", repo_id=9,
-                        arch="x86_64")  # fmt: skip
+                        arch="x86_64")
     assert local.local == tmp_path / "repos" / "f40-build" / "9" and not local.remote
     assert local.arch_url("x86_64") == f"file://{tmp_path}/repos/f40-build/9/x86_64"
 
@@ -37,7 +37,7 @@ def test_a_repo_under_topdir_is_read_there_and_else_over_topurl(tmp_path):
 def test_without_topdir_or_topurl_the_error_says_where_it_looked(tmp_path):
     with pytest.raises(RepoFetchError, match=r"repo 9 of tag f40-build for i386 is not under "
                                              r"topdir .*/repos/f40-build/9/i386\) and topurl "
-                                             r"is not set"):  # fmt: skip
+                                             r"is not set"):
         locate_repo(topdir=tmp_path, topurl=None, tag="f40-build", repo_id=9, arch="i386")
 
 
@@ -81,7 +81,7 @@ def test_the_daemon_fetches_a_repo_file_once_per_task(served, tmp_path):
     assert [p for p in seen if "comps" in p] == ["/groups/comps.xml"]
     assert files.path("x86_64/rpmlist.jsonl", missing_ok=True) is None
     with pytest.raises(RepoFetchError, match=rf"cannot fetch {url}/x86_64/rpmlist.jsonl: "
-                                             "HTTP 404"):  # fmt: skip
+                                             "HTTP 404"):
         files.path("x86_64/rpmlist.jsonl")
 
 
@@ -108,7 +108,7 @@ def test_the_package_manager_caches_outside_the_root_and_uses_yum_proxy():
         "--setopt=keepcache=True", "--nogpgcheck", "--releasever=koji",
         f"--repofrompath=koji,{url}", "--repo=koji", "--disableplugin=*",
         "--setopt=proxy=http://proxy.example.com:3128",
-    ]  # fmt: skip
+    ]
     assert not any("proxy" in word for word in shlex.split(dnf_command(Repo(url))))
 
 

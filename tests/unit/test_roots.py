@@ -24,7 +24,7 @@ MOUNTINFO = (
 def test_overlay_mounts_are_read_from_mountinfo():
     found = overlay_mounts(MOUNTINFO)
     assert found["/var/lib/adjutant/buildroots/views/12/root"] == \
-        "/var/lib/adjutant/buildroots/roots/f40-7-x86_64-build-ab/root"  # fmt: skip
+        "/var/lib/adjutant/buildroots/roots/f40-7-x86_64-build-ab/root"
     assert found["/var/lib/containers/storage/overlay/x/merged"] == "/a:/b"
     assert len(found) == 2  # tmpfs is not an overlay
 
@@ -35,7 +35,7 @@ def test_overlay_mount_argv_is_exact():
                               target=views / "root") == [
         "mount", "-t", "overlay", "overlay", "-o",
         f"lowerdir=/r/root,upperdir={views}/upper,workdir={views}/work",
-        f"{views}/root"]  # fmt: skip
+        f"{views}/root"]
 
 
 @pytest.mark.parametrize("bad", ["/var/lib/a,b", "/var/lib/a:b", "/var/lib/a b", "/x=y"])
@@ -50,7 +50,7 @@ def test_root_keys_differ_by_every_part():
               RootKey("sha256:1", "f41-build", 7, "x86_64", "build"),
               RootKey("sha256:1", "f40-build", 8, "x86_64", "build"),
               RootKey("sha256:1", "f40-build", 7, "aarch64", "build"),
-              RootKey("sha256:1", "f40-build", 7, "x86_64", "srpm-build")]  # fmt: skip
+              RootKey("sha256:1", "f40-build", 7, "x86_64", "srpm-build")]
     assert len({base.name, *(o.name for o in others)}) == 6
     assert base.name.startswith("f40-build-7-x86_64-build-")
     assert RootKey("i", "a/../b c", 1, "x", "g").name.startswith("a_.._b_c-1-x-g-")

@@ -29,12 +29,12 @@ def config(tmp_path: Path) -> Config:
 
 def make_spec(task_id: int) -> TaskSpec:
     return TaskSpec(task_id=task_id, image="img", command=("true",), description="mock task",
-                    limits=ResourceLimits(memory_max=1 << 30, runtime_max=60))  # fmt: skip
+                    limits=ResourceLimits(memory_max=1 << 30, runtime_max=60))
 
 
 def write_record(config: Config, task_id: int, invocation: str, **fields) -> None:
     record = {"invocation_id": invocation, "service_result": "success", "exit_code": "exited",
-              "exit_status": "0", "usage": {"cpu_usage_nsec": 10**9}}  # fmt: skip
+              "exit_status": "0", "usage": {"cpu_usage_nsec": 10**9}}
     record.update(fields)
     path = config.state_dir / "tasks" / str(task_id) / "exit.json"
     path.write_text(json.dumps(record))
@@ -93,7 +93,7 @@ def test_a_unit_that_vanishes_without_a_record_is_lost(config, systemd_mock, no_
 
 
 def test_restart_finds_a_failed_unit_and_a_finished_task_without_unit(config, systemd_mock,
-                                                                      no_journal):  # fmt: skip
+                                                                      no_journal):
     from adjutant.runner.runner import TaskRunner
 
     async def first_life():

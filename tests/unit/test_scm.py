@@ -414,7 +414,7 @@ def test_check_scm_by_policy_asks_evalpolicy_as_kojid():
     hub = FakeHub({"evalPolicy": "allow use_common fedpkg sources"})
     permission = run(check_scm("git://mixed/foobar/koji.git#1234", allowed_scms="",
                                use_config=False, use_policy=True, hub=hub,
-                               policy_extra={"scratch": True}))  # fmt: skip
+                               policy_extra={"scratch": True}))
     assert permission == ScmPermission(True, ("fedpkg", "sources"))
     [(name, args, kwargs)] = hub.calls
     assert (name, args[0], kwargs) == ("evalPolicy", "build_from_scm", {})
@@ -447,14 +447,14 @@ BOTH = [
 def test_check_scm_config_then_policy(url, answer, permission):
     hub = FakeHub({"evalPolicy": answer})
     assert run(check_scm(url, allowed_scms=BOTH_CONFIG, use_config=True, use_policy=True,
-                         hub=hub)) == permission  # fmt: skip
+                         hub=hub)) == permission
 
 
 def test_check_scm_config_refusal_does_not_ask_the_hub():
     hub = FakeHub({"evalPolicy": "allow"})
     with pytest.raises(ScmError, match="not in the list of allowed SCMs"):
         run(check_scm("git://elsewhere/koji.git#1", allowed_scms=BOTH_CONFIG, use_config=True,
-                      use_policy=True, hub=hub))  # fmt: skip
+                      use_policy=True, hub=hub))
     assert hub.calls == []
 
 
@@ -462,32 +462,32 @@ def test_check_scm_policy_refusal_after_config():
     hub = FakeHub({"evalPolicy": "deny scratch only"})
     with pytest.raises(ScmError, match="is not allowed, reason: scratch only"):
         run(check_scm("git://mixed/foo/koji.git#1", allowed_scms=BOTH_CONFIG, use_config=True,
-                      use_policy=True, hub=hub))  # fmt: skip
+                      use_policy=True, hub=hub))
 
 
 def test_check_scm_with_neither_is_kojids_default():
     scm = parse_scm_url("git://anywhere/koji.git#1")
     assert run(check_scm(scm, allowed_scms="", use_config=False, use_policy=False,
-                         hub=None)) == DEFAULT_PERMISSION  # fmt: skip
+                         hub=None)) == DEFAULT_PERMISSION
 
 
 def test_check_scm_by_policy_needs_a_hub():
     with pytest.raises(ScmError, match="no hub session"):
         run(check_scm("git://h/r.git#1", allowed_scms="", use_config=False, use_policy=True,
-                      hub=None))  # fmt: skip
+                      hub=None))
 
 
 def test_check_scm_parses_strings_without_passwords_by_default():
     with pytest.raises(ScmError, match="password"):
         run(check_scm("git+https://u:pw@h/r.git#1", allowed_scms="h:*", use_config=True,
-                      use_policy=False, hub=None))  # fmt: skip
+                      use_policy=False, hub=None))
     assert run(check_scm("git+https://u:pw@h/r.git#1", allowed_scms="h:*", use_config=True,
                          use_policy=False, hub=None, allow_password=True)) == DEFAULT_PERMISSION
 
 
 def test_task_policy_data_as_kojids_buildsrpmfromscm():
     hub = FakeHub({"getTaskInfo": {"owner": 3, "channel_id": 9},
-                   "getChannel": lambda cid, strict: {"id": cid, "name": "srpm"}})  # fmt: skip
+                   "getChannel": lambda cid, strict: {"id": cid, "name": "srpm"}})
     assert run(task_policy_data(hub, 42, {"scratch": True, "repo_id": 1})) == {
         "user_id": 3, "channel": "srpm", "scratch": True}
     assert hub.calls == [("getTaskInfo", (42,), {}), ("getChannel", (9,), {"strict": True})]
@@ -535,7 +535,7 @@ def test_errors_after_parsing_hide_the_password():
 def test_errors_before_parsing_hide_the_password():
     for url in (f"svn+https://user:{SECRET}@host/repo#1",
                 f"git+https://user:{SECRET}@host/re po#1",
-                f"git+https://user:{SECRET}@host/repo.git"):  # fmt: skip
+                f"git+https://user:{SECRET}@host/repo.git"):
         assert SECRET not in one_line_error(parse_scm_url, url, allow_password=True)
 
 

@@ -17,7 +17,7 @@ def code_that_reads_settings() -> str:
     config_py = (PACKAGE / "config.py").read_text()
     return "\n".join([config_py[config_py.index("def runner_settings"):],
                       *(p.read_text() for p in sorted(PACKAGE.rglob("*.py"))
-                        if p.name != "config.py")])  # fmt: skip
+                        if p.name != "config.py")])
 
 
 def test_every_documented_setting_is_read_somewhere():
@@ -35,7 +35,7 @@ def test_every_documented_setting_is_read_somewhere():
 def test_settings_marked_unused_are_really_unread():
     """A setting marked unused that code reads has a wrong doc."""
     code = "\n".join(p.read_text() for p in sorted(PACKAGE.rglob("*.py"))
-                     if p.name != "config.py")  # fmt: skip
+                     if p.name != "config.py")
     for field in dataclasses.fields(Config):
         if field.metadata.get("doc") in (UNUSED, NOT_YET):
             assert not re.search(rf"config\.{field.name}\b", code), field.name

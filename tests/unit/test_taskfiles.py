@@ -13,14 +13,14 @@ from adjutant.worker.taskfiles import describe_files, task_files
 
 def test_the_table_names_the_paths_the_code_writes(tmp_path: Path):
     config = Config(workdir=tmp_path / "work", state_dir=tmp_path / "state",
-                    log_dir=tmp_path / "logs")  # fmt: skip
+                    log_dir=tmp_path / "logs")
     paths = {item.what: item.path for item in task_files(config, 12345)}
     assert paths["work directory (the containers')"] == task_workdir(config, 12345)
     assert str(task_workdir(config, 12345)).endswith("work/tasks/2345/12345")
     assert paths["unit state (spec, cursor, exit record)"] == TaskState(config.state_dir,
                                                                         12345).path
     assert paths["worker state (task, steps done)"] == worker_state.task_state_dir(
-        config.state_dir, 12345)  # fmt: skip
+        config.state_dir, 12345)
     assert paths["journal copy (container.log)"] == tmp_path / "logs" / "12345" / "container.log"
     until = worker_state.keep_workdir(config.state_dir, 12345, task_workdir(config, 12345), 60)
     assert until > 0

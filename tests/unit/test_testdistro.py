@@ -76,7 +76,7 @@ def test_debian_versions_become_epoch_version_release():
     assert split_version("1.69~deb13u1") == (None, "1.69~deb13u1", "1")
     # only the last '-' starts the revision; RPM allows none in the version
     assert split_version("1:4.16.0-2+really2.41.5-0+deb13u1") == (1, "4.16.0_2+really2.41.5",
-                                                                  "0+deb13u1")  # fmt: skip
+                                                                  "0+deb13u1")
     assert rpm_arch("amd64") == "x86_64" and rpm_arch("all") == "noarch"
     with pytest.raises(KeyError):
         rpm_arch("i386")
@@ -84,7 +84,7 @@ def test_debian_versions_become_epoch_version_release():
 
 def test_relations_keep_names_and_alternatives_only():
     assert parse_relations("a (>= 1.0) | b:any, c:amd64 [amd64], d <!nocheck>") == (
-        ("a", "b"), ("c",), ("d",))  # fmt: skip
+        ("a", "b"), ("c",), ("d",))
     assert parse_relations("") == ()
 
 
@@ -105,7 +105,7 @@ def test_the_closure_takes_a_virtual_packages_installed_provider():
     # awk's provider, once; itself left out; versions and qualifiers gone
     assert requires("tool", packages, closure(packages, ["tool"])) == ["mawk", "libc6"]
     assert requires("libgcc-s1", packages, ["gcc-14-base", "libc6", "libgcc-s1"]) == [
-        "gcc-14-base", "libc6"]  # fmt: skip
+        "gcc-14-base", "libc6"]
 
 
 def test_a_dependency_nothing_installed_satisfies_is_an_error():
@@ -138,7 +138,7 @@ def test_files_lines_escape_globs_macros_and_spaces():
 def test_a_debian_packages_spec():
     package = parse_status(STATUS)["tool"]
     spec = deb_spec(package, requires=["mawk", "libc6"], image="IMAGE",
-                    entries=[("/usr/share/tool", True), ("/usr/bin/[", False)])  # fmt: skip
+                    entries=[("/usr/share/tool", True), ("/usr/bin/[", False)])
     lines = spec.splitlines()
     assert "Version: 3" in lines and "Release: 1" in lines and "BuildArch: noarch" in lines
     assert "Requires: mawk" in lines and "AutoReq: no" in lines and "AutoProv: yes" in lines
