@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from adjutant.buildroot.services import BuildrootServices
 from adjutant.buildroot.roots import (
     partial_task_ids,
     remove_partials,
     remove_view,
     view_task_ids,
 )
+from adjutant.buildroot.services import BuildrootServices
 from adjutant.config import Config
 from adjutant.errors import AdjutantError
 from adjutant.hub import answers
