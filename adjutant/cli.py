@@ -6,6 +6,8 @@
         print the settings reference, generated from the settings table
     adjutant config check [FILE]
         read a kojid.conf and say whether adjutant accepts it
+    adjutant check [--config FILE] [--json]
+        is this host ready to build: each check OK, WARN or FAIL, with the fix
 
 Errors meant for people (AdjutantError) are printed as one line, without a
 traceback, and the exit status is 1.
@@ -108,6 +110,11 @@ def _build_parser() -> argparse.ArgumentParser:
                            "(stop the daemon first)")
     drain.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
 
+    check = sub.add_parser("check", help="is this host ready to build? (each check: OK, WARN "
+                           "or FAIL, with the fix; exit status 1 on a FAIL)")
+    check.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+    check.add_argument("--json", action="store_true", help="the checks as JSON")
+
     files = sub.add_parser("files", help="where every file of a task is on this host")
     files.add_argument("task_id", type=int, metavar="TASK")
     files.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
@@ -115,8 +122,9 @@ def _build_parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="settings")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     cfg_sub.add_parser("docs", help="print the settings reference (markdown)")
-    check = cfg_sub.add_parser("check", help="read a kojid.conf and report the first problem")
-    check.add_argument("file", type=Path, nargs="?", default=config_module.DEFAULT_CONFIG_FILE)
+    cfg_check = cfg_sub.add_parser("check", help="read a kojid.conf and report the first problem")
+    cfg_check.add_argument("file", type=Path, nargs="?",
+                           default=config_module.DEFAULT_CONFIG_FILE)
     return parser
 
 
@@ -140,6 +148,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             if code == daemon.RESTART:
                 daemon.reexecute()
             return code
+        if args.command == "check":
+            from adjutant import check
+
+            return check.main(config_module.load(args.config), as_json=args.json,
+                              out=lambda text: print(text, flush=True))
         if args.command == "files":
             from adjutant.worker.taskfiles import describe_files
 

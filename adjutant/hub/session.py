@@ -261,8 +261,9 @@ class Hub:
         await asyncio.get_running_loop().run_in_executor(_POOL, upload)
 
 
-def connect(config: Config, *, source: str = "kojid.conf") -> Hub:
-    """Log in as kojid would and take the host's exclusive session (blocking)."""
+def connect(config: Config, *, source: str = "kojid.conf", exclusive: bool = True) -> Hub:
+    """Log in as kojid would and take the host's exclusive session (blocking);
+    without `exclusive`, only log in (`adjutant check` beside a running daemon)."""
     import koji
 
     if config.server is None:
@@ -287,6 +288,8 @@ def connect(config: Config, *, source: str = "kojid.conf") -> Hub:
     if not session.logged_in:
         raise AdjutantError(f"login to {config.server} ({method}) failed: no session")
     hub = Hub(session)
+    if not exclusive:
+        return hub
     try:
         hub.call_blocking("exclusiveSession", force=config.force_lock)
     except HubError as exc:

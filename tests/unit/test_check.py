@@ -1,0 +1,92 @@
+"""`adjutant check`'s checks, against fake hosts: each says what it found
+and, when not OK, the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from adjutant import check
+from adjutant.config import Config
+
+
+def fake_podman(tmp_path: Path, version: str, image_exists: bool = True) -> Path:
+    script = tmp_path / "podman"
+    script.write_text("#!/bin/sh\n"
+                      f'[ "$1" = version ] && {{ echo "{version}"; exit 0; }}\n'
+                      f'[ "$1" = image ] && exit {0 if image_exists else 1}\n'
+                      "exit 2\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_version_tuple():
+    assert check.version_tuple("5.4.2") == (5, 4, 2)
+    assert check.version_tuple("4.9.4-rhel") == (4, 9, 4)
+    assert check.version_tuple("") == ()
+
+
+def test_an_old_podman_fails_with_the_fix(tmp_path):
+    config = Config(podman=fake_podman(tmp_path, "3.4.4"))
+    result = check.check_podman(config)
+    assert (result.state, result.found) == (check.FAIL, "podman 3.4.4 is older than 4.0")
+    assert check.check_podman(Config(podman=fake_podman(tmp_path, "5.4.2"))).state == check.OK
+
+
+def test_a_missing_podman_names_the_setting(tmp_path):
+    result = check.check_podman(Config(podman=tmp_path / "no-podman"))
+    assert result.state == check.FAIL and "[adjutant] podman" in result.fix
+
+
+def test_a_missing_image_fails_only_when_it_cannot_be_pulled(tmp_path):
+    podman = fake_podman(tmp_path, "5.4.2", image_exists=False)
+    never = check.check_image(Config(podman=podman, image_pull="never"), "img:1", "task image")
+    assert never.state == check.FAIL
+    assert never.found == "img:1 is not here and image_pull is never"
+    assert never.fix.startswith("podman pull img:1")
+    later = check.check_image(Config(podman=podman), "img:1", "task image")
+    assert later.state == check.WARN
+
+
+def test_cgroup_versions(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    assert check.check_cgroups(v2).state == check.OK
+    (v2 / "cgroup.controllers").write_text("cpu pids\n")
+    partial = check.check_cgroups(v2)
+    assert partial.state == check.WARN and partial.found == "cgroup v2 without io, memory"
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    assert check.check_cgroups(v1).state == check.WARN
+    assert check.check_cgroups(tmp_path / "none").state == check.FAIL
+
+
+def test_too_little_space_fails_naming_minspace(tmp_path):
+    config = Config(minspace=2**40)
+    result = check.check_space(config, tmp_path / "not" / "made", "space (workdir)")
+    assert result.state == check.FAIL
+    assert f"less than minspace {2**40} MB" in result.found
+    assert check.check_space(Config(minspace=1), tmp_path, "space").state == check.OK
+
+
+def test_an_unwritable_workdir_fails(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = check.check_workdir(Config(workdir=blocker / "work"))
+    assert result.state == check.FAIL and str(blocker / "work") in result.found
+
+
+def test_no_server_fails_without_trying_to_connect():
+    result = check.check_hub(Config(server=None))
+    assert (result.state, result.found) == (check.FAIL, "no [kojid] server")
+
+
+def test_the_report_shows_the_fix_of_what_is_not_ok():
+    results = [check.Check("podman", check.OK, "podman 5.4.2"),
+               check.Check("hub", check.FAIL, "cannot log in", "check the certificate")]
+    assert check.report(results) == ("OK   podman: podman 5.4.2\n"
+                                     "FAIL hub: cannot log in\n"
+                                     "     fix: check the certificate")
+    assert json.loads(check.report(results, as_json=True))[1] == dataclasses.asdict(results[1])
