@@ -6,6 +6,8 @@
         print the settings reference, generated from the settings table
     adjutant config check [FILE]
         read a kojid.conf and say whether adjutant accepts it
+    adjutant status [--config FILE] [--json]
+        the host as the hub sees it, and each task unit as systemd sees it
     adjutant check [--config FILE] [--json]
         is this host ready to build: each check OK, WARN or FAIL, with the fix
 
@@ -115,6 +117,11 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
     check.add_argument("--json", action="store_true", help="the checks as JSON")
 
+    status = sub.add_parser("status", help="the host as the hub sees it, and each task unit "
+                            "(state, age, CPU, memory against its limit, log)")
+    status.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+    status.add_argument("--json", action="store_true", help="as JSON")
+
     files = sub.add_parser("files", help="where every file of a task is on this host")
     files.add_argument("task_id", type=int, metavar="TASK")
     files.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
@@ -153,6 +160,12 @@ def main(argv: Optional[list[str]] = None) -> int:
 
             return check.main(config_module.load(args.config), as_json=args.json,
                               out=lambda text: print(text, flush=True))
+        if args.command == "status":
+            from adjutant import status as status_module
+
+            code, text = status_module.main(config_module.load(args.config), as_json=args.json)
+            print(text)
+            return code
         if args.command == "files":
             from adjutant.worker.taskfiles import describe_files
 

@@ -90,3 +90,32 @@ def test_the_report_shows_the_fix_of_what_is_not_ok():
                                      "FAIL hub: cannot log in\n"
                                      "     fix: check the certificate")
     assert json.loads(check.report(results, as_json=True))[1] == dataclasses.asdict(results[1])
+
+
+def test_status_reads_systemctl_show_and_shows_each_task():
+    from adjutant import status
+
+    shown = ("Id=adjutant-task-12.service\nActiveState=active\nSubState=running\n"
+             "Description=Koji task 12: buildArch foo-1-1.src.rpm x86_64\n"
+             "ActiveEnterTimestampMonotonic=100000000\nCPUUsageNSec=2500000000\n"
+             "MemoryCurrent=1073741824\nMemoryMax=8589934592\nMemoryLimit=infinity\n\n"
+             "Id=adjutant.slice\nActiveState=active\nSubState=active\n\n"
+             "Id=adjutant-task-3.service\nActiveState=deactivating\nSubState=stop-sigterm\n"
+             "Description=Koji task 3: sleep 300\nActiveEnterTimestampMonotonic=0\n"
+             "CPUUsageNSec=[not set]\nMemoryCurrent=[not set]\nMemoryMax=infinity\n"
+             "MemoryLimit=infinity\n")
+    units = status.task_units(status.parse_show(shown), Config(), now_monotonic=160.0)
+    assert [u.task_id for u in units] == [3, 12]
+    twelve = units[1]
+    assert (twelve.age_seconds, twelve.cpu_seconds) == (60.0, 2.5)
+    assert (twelve.memory_bytes, twelve.memory_limit_bytes) == (2**30, 8 * 2**30)
+    assert twelve.log == "/mnt/koji/logs/12/container.log"
+    assert units[0].memory_limit_bytes is None and units[0].age_seconds is None
+    host = status.HostView(name="b1.example.com", enabled=True, ready=True, task_load=1.5,
+                           capacity=20.0, channels=["createrepo", "default"])
+    text = status.render(host, units)
+    assert text.splitlines()[0] == ("host b1.example.com: enabled, ready, load 1.5/20.0, "
+                                    "channels createrepo, default")
+    assert "1.0G/8.0G" in text and "1m00s" in text and "Koji task 12: buildArch" in text
+    assert status.render(status.HostView(error="login failed"), []) == (
+        "hub: login failed\nno task units")
