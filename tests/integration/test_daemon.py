@@ -358,3 +358,54 @@ def test_a_dependant_task_fails_when_a_task_it_waits_for_fails(hub, daemon_facto
     assert hub.admin.decoded_result(dependant).faultString == (
         f"Dependency {failing} failed to complete.")
     assert hub.admin.tasks(parent=dependant) == []
+
+
+def adjutant_command(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "adjutant", *args], capture_output=True,
+                          text=True, check=False)
+
+
+def test_status_and_check_beside_a_running_daemon(hub, daemon_factory, tmp_path):
+    import json
+
+    daemon = daemon_factory()
+    sleeper = hub.admin.create_task("sleep", [60])
+    daemon.start()
+    wait_for(lambda: unit_active(sleeper), 60, "the sleep task's unit")
+    shown = adjutant_command("status", "--config", str(daemon.config_file), "--json")
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert status["host"]["name"] == HOST and status["host"]["enabled"] is True
+    assert status["host"]["error"] is None
+    [task] = [t for t in status["tasks"] if t["task_id"] == sleeper]
+    assert task["state"] == "active/running"
+    assert task["log"].endswith(f"/{sleeper}/container.log")
+    assert f"Koji task {sleeper}: sleep" in task["description"]
+
+    checked = adjutant_command("check", "--config", str(daemon.config_file))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert not [line for line in lines if line.startswith("FAIL")], checked.stdout
+    assert any(line.startswith(f"OK   hub: logged in to {hub.url} as host {HOST}")
+               for line in lines), checked.stdout
+    # the daemon kept its exclusive session: it still takes tasks
+    after = hub.admin.create_task("sleep", [1])
+    wait_for(lambda: state_name(hub, after) == "CLOSED", 60, "a task after the check")
+
+
+@pytest.mark.parametrize("case", [
+    ({}, {"task_image": "localhost/no-such-image:1", "image_pull": "never"}, "task image",
+     "localhost/no-such-image:1 is not here and image_pull is never"),
+    ({"server": "http://127.0.0.1:9/kojihub"}, {}, "hub", "login to http://127.0.0.1:9/kojihub"),
+    ({"minspace": 10**9}, {}, "space (workdir)", "less than minspace 1000000000 MB"),
+], ids=["missing-image", "unreachable-hub", "too-little-space"])
+def test_check_names_what_is_wrong_with_its_fix(hub, tmp_path, case):
+    kojid, adjutant, name, words = case
+    (tmp_path / "case").mkdir()
+    config = write_config(tmp_path / "case", hub, adjutant=adjutant, **kojid)
+    checked = adjutant_command("check", "--config", str(config))
+    assert checked.returncode == 1, checked.stdout
+    lines = checked.stdout.splitlines()
+    [failed] = [i for i, line in enumerate(lines) if line.startswith(f"FAIL {name}:")]
+    assert words in lines[failed], checked.stdout
+    assert lines[failed + 1].startswith("     fix: "), checked.stdout
