@@ -8,6 +8,8 @@
         read a kojid.conf and say whether adjutant accepts it
     adjutant status [--config FILE] [--json]
         the host as the hub sees it, and each task unit as systemd sees it
+    adjutant quadlets [--config FILE] [--print]
+        write .image quadlets for the images the settings name
     adjutant check [--config FILE] [--json]
         is this host ready to build: each check OK, WARN or FAIL, with the fix
 
@@ -122,6 +124,12 @@ def _build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
     status.add_argument("--json", action="store_true", help="as JSON")
 
+    quadlets = sub.add_parser("quadlets", help="write .image quadlets (and refresh timers) for "
+                              "the images kojid.conf names; then systemctl daemon-reload")
+    quadlets.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+    quadlets.add_argument("--print", action="store_true", dest="print_only",
+                          help="print them instead of writing them")
+
     files = sub.add_parser("files", help="where every file of a task is on this host")
     files.add_argument("task_id", type=int, metavar="TASK")
     files.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
@@ -135,53 +143,81 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _daemon(args: argparse.Namespace) -> int:
+    from adjutant import daemon
+
+    config = daemon.load_config(args.config)
+    if config.log_level and not args.verbose:
+        logging.getLogger().setLevel(config.log_level.upper())
+    daemon.warn_about_unused(config)
+    serve = daemon.serve if args.command == "daemon" else daemon.drain
+    code = asyncio.run(serve(config))
+    if code == daemon.RESTART:
+        daemon.reexecute()
+    return code
+
+
+def _check(args: argparse.Namespace) -> int:
+    from adjutant import check
+
+    return check.main(config_module.load(args.config), as_json=args.json,
+                      out=lambda text: print(text, flush=True))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from adjutant import status
+
+    code, text = status.main(config_module.load(args.config), as_json=args.json)
+    print(text)
+    return code
+
+
+def _quadlets(args: argparse.Namespace) -> int:
+    from adjutant import quadlets
+
+    config = config_module.load(args.config)
+    if args.print_only:
+        for name, text in quadlets.files(config).items():
+            print(f"# {name}\n{text}")
+        return 0
+    for path in quadlets.write(config):
+        print(path)
+    return 0
+
+
+def _files(args: argparse.Namespace) -> int:
+    from adjutant.worker.taskfiles import describe_files
+
+    print(describe_files(_load_config(args.config), args.task_id))
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    if args.config_command == "docs":
+        print(config_module.docs_markdown())
+        return 0
+    checked = config_module.load(args.file)
+    config_module.build_id_range(checked, str(args.file))
+    print(f"{args.file}: ok")
+    return 0
+
+
+COMMANDS = {
+    "run-task": lambda args: asyncio.run(_run_task(args)),
+    "daemon": _daemon, "drain": _daemon, "check": _check, "status": _status,
+    "quadlets": _quadlets, "files": _files, "config": _config,
+}
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _build_parser().parse_args(argv)
     quiet = logging.INFO if args.command == "daemon" else logging.WARNING
     logging.basicConfig(level=logging.DEBUG if args.verbose else quiet,
                         format="adjutant: %(message)s")
     try:
-        if args.command == "run-task":
-            return asyncio.run(_run_task(args))
-        if args.command in ("daemon", "drain"):
-            from adjutant import daemon
-
-            config = daemon.load_config(args.config)
-            if config.log_level and not args.verbose:
-                logging.getLogger().setLevel(config.log_level.upper())
-            daemon.warn_about_unused(config)
-            serve = daemon.serve if args.command == "daemon" else daemon.drain
-            code = asyncio.run(serve(config))
-            if code == daemon.RESTART:
-                daemon.reexecute()
-            return code
-        if args.command == "check":
-            from adjutant import check
-
-            return check.main(config_module.load(args.config), as_json=args.json,
-                              out=lambda text: print(text, flush=True))
-        if args.command == "status":
-            from adjutant import status as status_module
-
-            code, text = status_module.main(config_module.load(args.config), as_json=args.json)
-            print(text)
-            return code
-        if args.command == "files":
-            from adjutant.worker.taskfiles import describe_files
-
-            print(describe_files(_load_config(args.config), args.task_id))
-            return 0
-        if args.command == "config":
-            if args.config_command == "docs":
-                print(config_module.docs_markdown())
-                return 0
-            checked = config_module.load(args.file)
-            config_module.build_id_range(checked, str(args.file))
-            print(f"{args.file}: ok")
-            return 0
+        return int(COMMANDS[args.command](args))
     except AdjutantError as exc:
         print(f"adjutant: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 2

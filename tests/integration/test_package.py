@@ -6,6 +6,7 @@ takes a task from the hub emulator; `rpm -e` leaves no unit behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -31,11 +32,16 @@ def built_rpm() -> Iterator[Path]:
         top = Path(tmp)
         made = sh(str(REPO / "packaging" / "make-dist"), str(top / "SOURCES"))
         assert Path(made.stdout.strip()).is_file(), made.stderr
+        # the stand-in macros as the build's ~/.rpmmacros: rpmbuild reads its
+        # macro files again for the build target, and would drop a --load
+        home = top / "home"
+        home.mkdir()
+        shutil.copy(HERE / "fedora-compat.macros", home / ".rpmmacros")
         result = subprocess.run(
-            ["rpmbuild", "-ba", "--nodeps", "--load", str(HERE / "fedora-compat.macros"),
-             "--define", f"_compat_dir {HERE}", "--define", f"_topdir {top}",
-             str(REPO / "packaging" / "adjutant.spec")],
-            capture_output=True, text=True, check=False)
+            ["rpmbuild", "-ba", "--nodeps", "--define", f"_compat_dir {HERE}",
+             "--define", f"_topdir {top}", str(REPO / "packaging" / "adjutant.spec")],
+            capture_output=True, text=True, check=False,
+            env={**os.environ, "HOME": str(home)})
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         [rpm] = (top / "RPMS" / "noarch").glob("adjutant-*.noarch.rpm")
         assert list((top / "SRPMS").glob("adjutant-*.src.rpm"))
@@ -98,3 +104,29 @@ def test_the_installed_package_serves_the_hub_and_leaves_no_unit_when_removed(
     sh("systemctl", "daemon-reload")
     assert sh("systemctl", "cat", "adjutant.service", check=False).returncode != 0
     assert sh("rpm", "-q", "adjutant", check=False).returncode != 0
+
+
+def test_adjutant_quadlets_become_units_by_podmans_generator(tmp_path: Path):
+    """`adjutant quadlets` writes an .image quadlet per registry image the
+    settings name; systemd's daemon-reload runs podman's generator, which
+    makes it a unit that pulls the image (not started here: no registry)."""
+    import sys
+
+    config = tmp_path / "kojid.conf"
+    config.write_text("[kojid]\nserver = http://hub.invalid/kojihub\n"
+                      "[adjutant]\ntask_image = registry.example.invalid/fedora:41\n")
+    made = sh(sys.executable, "-m", "adjutant", "quadlets", "--config", str(config))
+    written = [Path(p) for p in made.stdout.split()]
+    try:
+        assert Path("/etc/containers/systemd/adjutant-fedora-41.image") in written
+        sh("systemctl", "daemon-reload")
+        unit = sh("systemctl", "cat", "adjutant-fedora-41-image.service").stdout
+        assert "registry.example.invalid/fedora:41" in unit and "image pull" in unit
+        timer = sh("systemctl", "cat", "adjutant-fedora-41-refresh.timer").stdout
+        assert "Unit=adjutant-fedora-41-image.service" in timer
+    finally:
+        for path in written:
+            path.unlink()
+        sh("systemctl", "daemon-reload")
+    assert sh("systemctl", "cat", "adjutant-fedora-41-image.service",
+              check=False).returncode != 0

@@ -119,3 +119,19 @@ def test_status_reads_systemctl_show_and_shows_each_task():
     assert "1.0G/8.0G" in text and "1m00s" in text and "Koji task 12: buildArch" in text
     assert status.render(status.HostView(error="login failed"), []) == (
         "hub: login failed\nno task units")
+
+
+def test_quadlets_for_the_registry_images_the_settings_name(tmp_path):
+    from adjutant import quadlets
+
+    config = Config(task_image="registry.fedoraproject.org/fedora:41",
+                    createrepo_image="localhost/adjutant-createrepo:latest")
+    assert quadlets.images(config) == ["registry.fedoraproject.org/fedora:41"]
+    assert quadlets.unit_stem("registry.fedoraproject.org/fedora:41") == "adjutant-fedora-41"
+    written = quadlets.write(config, tmp_path / "quadlets", tmp_path / "units")
+    assert sorted(p.name for p in written) == ["adjutant-fedora-41-refresh.timer",
+                                               "adjutant-fedora-41.image"]
+    image = (tmp_path / "quadlets" / "adjutant-fedora-41.image").read_text()
+    assert "[Image]\nImage=registry.fedoraproject.org/fedora:41\n" in image
+    timer = (tmp_path / "units" / "adjutant-fedora-41-refresh.timer").read_text()
+    assert "Unit=adjutant-fedora-41-image.service\n" in timer
