@@ -10,6 +10,8 @@
         the host as the hub sees it, and each task unit as systemd sees it
     adjutant quadlets [--config FILE] [--print]
         write .image quadlets for the images the settings name
+    adjutant logs TASK [-f]
+        the task unit's journal (or the copy in log_dir once journald has let it go)
     adjutant check [--config FILE] [--json]
         is this host ready to build: each check OK, WARN or FAIL, with the fix
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -130,6 +133,12 @@ def _build_parser() -> argparse.ArgumentParser:
     quadlets.add_argument("--print", action="store_true", dest="print_only",
                           help="print them instead of writing them")
 
+    logs = sub.add_parser("logs", help="a task's log: its unit's journal, else the copy in "
+                          "log_dir")
+    logs.add_argument("task_id", type=int, metavar="TASK")
+    logs.add_argument("-f", "--follow", action="store_true", help="follow it as it grows")
+    logs.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+
     files = sub.add_parser("files", help="where every file of a task is on this host")
     files.add_argument("task_id", type=int, metavar="TASK")
     files.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
@@ -185,6 +194,28 @@ def _quadlets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logs(args: argparse.Namespace) -> int:
+    """The task unit's journal (journalctl -u, following with -f); when the
+    journal has nothing of it any more, the copy in log_dir."""
+    from adjutant.process import run
+    from adjutant.runner.properties import task_unit_name
+    from adjutant.runner.state import container_log_path
+
+    unit = task_unit_name(args.task_id)
+    argv = ["journalctl", "--no-pager", "-o", "cat", "-u", unit]
+    if args.follow:
+        return run([*argv, "-f"], capture=False, accept=(0, 1, 130, -2)).returncode
+    shown = run(argv, accept=(0, 1))
+    if shown.stdout.strip():
+        print(shown.stdout, end="")
+        return 0
+    copy = container_log_path(_load_config(args.config).log_dir, args.task_id)
+    if copy.is_file():
+        print(copy.read_text(errors="replace"), end="")
+        return 0
+    raise AdjutantError(f"task {args.task_id}: nothing in the journal for {unit}, and no {copy}")
+
+
 def _files(args: argparse.Namespace) -> int:
     from adjutant.worker.taskfiles import describe_files
 
@@ -205,15 +236,30 @@ def _config(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run-task": lambda args: asyncio.run(_run_task(args)),
     "daemon": _daemon, "drain": _daemon, "check": _check, "status": _status,
-    "quadlets": _quadlets, "files": _files, "config": _config,
+    "quadlets": _quadlets, "logs": _logs, "files": _files, "config": _config,
 }
+
+
+def _log_handler(command: str) -> Optional[logging.Handler]:
+    """The daemon under systemd (its stderr is the journal: JOURNAL_STREAM)
+    logs to journald directly, so each line about a task carries its fields
+    (ADJUTANT_TASK_ID, KOJI_METHOD, KOJI_TASK_STATE); None: stderr."""
+    if command != "daemon" or not os.environ.get("JOURNAL_STREAM"):
+        return None
+    try:
+        from systemd.journal import JournalHandler
+    except ImportError:
+        return None
+    return JournalHandler(SYSLOG_IDENTIFIER="adjutant")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = _build_parser().parse_args(argv)
     quiet = logging.INFO if args.command == "daemon" else logging.WARNING
+    journal = _log_handler(args.command)
     logging.basicConfig(level=logging.DEBUG if args.verbose else quiet,
-                        format="adjutant: %(message)s")
+                        format="adjutant: %(message)s" if journal is None else "%(message)s",
+                        handlers=[journal] if journal is not None else None)
     try:
         return int(COMMANDS[args.command](args))
     except AdjutantError as exc:

@@ -33,6 +33,9 @@ from typing import Any, Optional
 from adjutant.runner.spec import ResourceLimits
 
 TASK_UNIT_PREFIX = "adjutant-task-"
+# The journal field of a task's lines, its unit's and the daemon's about it:
+# journalctl ADJUTANT_TASK_ID=12345 tells one task's story.
+TASK_ID_FIELD = "ADJUTANT_TASK_ID"
 TASK_UNIT_PATTERN = TASK_UNIT_PREFIX + "*.service"
 
 Property = tuple[str, str, Any]
@@ -158,7 +161,7 @@ def task_unit_properties(
         ("StandardOutput", "s", "journal"),
         ("StandardError", "s", "journal"),
         ("SyslogIdentifier", "s", f"{TASK_UNIT_PREFIX}{task_id}"),
-        ("LogExtraFields", "aay", [f"ADJUTANT_TASK_ID={task_id}".encode()]),
+        ("LogExtraFields", "aay", [f"{TASK_ID_FIELD}={task_id}".encode()]),
         # A build may print far more than journald's default 10000 lines per 30 s.
         ("LogRateLimitIntervalUSec", "t", 0),
     ]

@@ -44,6 +44,7 @@ from adjutant.hub import answers
 from adjutant.hub.answers import MalformedAnswer
 from adjutant.hub.results import CLOSE, FAIL, Outbox, encode_failure, encode_result, failure_text
 from adjutant.hub.session import Hub, HubError
+from adjutant.runner.properties import TASK_ID_FIELD
 from adjutant.runner.runner import TaskRunner
 from adjutant.scm import hide_password
 from adjutant.tasks import handler_table
@@ -53,6 +54,18 @@ from adjutant.worker import state as task_state
 from adjutant.worker.readiness import Readiness, readiness
 
 log = logging.getLogger(__name__)
+
+
+def task_fields(task_id: int, method: Optional[str] = None,
+                state: Optional[str] = None) -> dict[str, Any]:
+    """The journal fields of a log line about a task (logging's `extra`;
+    systemd's JournalHandler sends them, other handlers ignore them)."""
+    fields: dict[str, Any] = {TASK_ID_FIELD: str(task_id)}
+    if method:
+        fields["KOJI_METHOD"] = method
+    if state:
+        fields["KOJI_TASK_STATE"] = state
+    return fields
 
 # How long an abandoned (cancelled, reassigned) task's unit gets to go.
 ABANDON_TIMEOUT = 30.0
@@ -269,7 +282,8 @@ class Worker:
         task_id, method = int(task["id"]), task["method"]
         handler_class = self.handlers.get(method)
         if handler_class is None:
-            log.warning("refusing task %s: no handler for %s", task_id, method)
+            log.warning("refusing task %s: no handler for %s", task_id, method,
+                        extra=task_fields(task_id, method, "FREE"))
             await self.hub.probe("host.refuseTask", task_id, soft=False,
                                 msg=f"adjutant has no handler for method {method}")
             return False
@@ -280,7 +294,8 @@ class Worker:
             log.warning("task %s has no request; leaving it", task_id)
             return False
         if not handler_class.check_host(self.host_info, params):
-            log.info("refusing task %s (%s): this host cannot do it", task_id, method)
+            log.info("refusing task %s (%s): this host cannot do it", task_id, method,
+                     extra=task_fields(task_id, method, "FREE"))
             await self.hub.probe("host.refuseTask", task_id, soft=False, msg="failed host check")
             return False
         opened = await self.hub.probe("host.openTask", task_id)
@@ -309,7 +324,8 @@ class Worker:
         handler_class = self.handlers.get(saved.method)
         if handler_class is None:
             return False
-        log.info("resuming task %s (%s)", task_id, saved.method)
+        log.info("resuming task %s (%s)", task_id, saved.method,
+                 extra=task_fields(task_id, saved.method, "OPEN"))
         await self._start(task_id, saved.method, saved.params, handler_class, resumed=True)
         return True
 
@@ -329,7 +345,8 @@ class Worker:
                               handler=handler_class(context), resumed=resumed)
         self.tasks[task_id] = running
         running.future = asyncio.ensure_future(self._execute(running))
-        log.info("%s task %s: %s", "resumed" if resumed else "took", task_id, context.description)
+        log.info("%s task %s: %s", "resumed" if resumed else "took", task_id, context.description,
+                 extra=task_fields(task_id, method, "OPEN"))
 
     async def _execute(self, running: RunningTask) -> None:
         import koji
@@ -359,12 +376,15 @@ class Worker:
                                    "longer open on this host")
                 return
             if not isinstance(exc, (koji.GenericError, koji.xmlrpcplus.Fault, AdjutantError)):
-                log.exception("task %s: handler %s failed", task_id, running.method)
+                log.exception("task %s: handler %s failed", task_id, running.method,
+                              extra=task_fields(task_id, running.method))
             method, response, summary = FAIL, encode_failure(exc), failure_text(exc)
         self.outbox.put(task_id, method, response, summary)
         running.finished = True
         log.info("task %s %s: %s", task_id, "succeeded" if method == CLOSE else "failed",
-                 summary.splitlines()[0] if summary else "")
+                 summary.splitlines()[0] if summary else "",
+                 extra=task_fields(task_id, running.method,
+                                   "CLOSED" if method == CLOSE else "FAILED"))
         await self.deliver(task_id)
         if self.restart_pending and self._stop is not None:
             log.info("restarting (task %s asked): task units keep running", task_id)
@@ -505,7 +525,7 @@ class Worker:
         Its handler is cancelled and its unit stopped at the same time (the
         handler's clean-ups may call the hub, which must not delay the stop);
         its files go only after its container is gone."""
-        log.info("stopping task %s: %s", task_id, reason)
+        log.info("stopping task %s: %s", task_id, reason, extra=task_fields(task_id))
         running = self.tasks.get(task_id)
         handler: Optional[asyncio.Future[None]] = None
         if running is not None:

@@ -409,3 +409,39 @@ def test_check_names_what_is_wrong_with_its_fix(hub, tmp_path, case):
     [failed] = [i for i, line in enumerate(lines) if line.startswith(f"FAIL {name}:")]
     assert words in lines[failed], checked.stdout
     assert lines[failed + 1].startswith("     fix: "), checked.stdout
+
+
+def test_the_daemons_lines_about_a_task_carry_its_journal_fields(hub, daemon_factory):
+    """journalctl ADJUTANT_TASK_ID=N: the daemon's lines about task N (with
+    its method and state) beside its unit's."""
+    import json
+
+    daemon = daemon_factory()
+    task_id = hub.admin.create_task("sleep", [1])
+    daemon.start()
+    wait_for(lambda: state_name(hub, task_id) == "CLOSED", 60, "the task to close")
+
+    def entries() -> list[dict]:
+        out = sh("journalctl", f"ADJUTANT_TASK_ID={task_id}", "-o", "json", "--no-pager",
+                 check=False).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    wait_for(lambda: any(e.get("KOJI_TASK_STATE") == "CLOSED" for e in entries()), 30,
+             "the daemon's closing line in the journal")
+    mine = [e for e in entries() if e.get("_SYSTEMD_UNIT") == daemon.unit]
+    assert {e.get("KOJI_METHOD") for e in mine} == {"sleep"}
+    assert [e["KOJI_TASK_STATE"] for e in mine] == ["OPEN", "CLOSED"]
+    assert any(e["MESSAGE"].startswith(f"took task {task_id}") for e in mine)
+
+
+def test_adjutant_logs_shows_a_tasks_journal_then_its_copy(hub, daemon_factory, tmp_path):
+    daemon = daemon_factory()
+    task_id = hub.admin.create_task("sleep", [1])
+    daemon.start()
+    wait_for(lambda: state_name(hub, task_id) == "CLOSED", 60, "the task to close")
+    shown = adjutant_command("logs", str(task_id), "--config", str(daemon.config_file))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip(), "the unit's journal is empty"
+    missing = adjutant_command("logs", "999999", "--config", str(daemon.config_file))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("adjutant: task 999999: nothing in the journal"), missing.stderr
