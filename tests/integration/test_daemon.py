@@ -444,4 +444,5 @@ def test_adjutant_logs_shows_a_tasks_journal_then_its_copy(hub, daemon_factory, 
     assert shown.stdout.strip(), "the unit's journal is empty"
     missing = adjutant_command("logs", "999999", "--config", str(daemon.config_file))
     assert missing.returncode == 1
-    assert missing.stderr.startswith("adjutant: task 999999: nothing in the journal"), missing.stderr
+    assert missing.stderr.startswith("adjutant: task 999999: nothing in the journal"), \
+        missing.stderr
