@@ -12,6 +12,8 @@
         write .image quadlets for the images the settings name
     adjutant logs TASK [-f]
         the task unit's journal (or the copy in log_dir once journald has let it go)
+    adjutant prune [--all]
+        cached buildroots, package caches and kept failed work directories past their limits
     adjutant check [--config FILE] [--json]
         is this host ready to build: each check OK, WARN or FAIL, with the fix
 
@@ -139,6 +141,12 @@ def _build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="follow it as it grows")
     logs.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
 
+    prune = sub.add_parser("prune", help="remove prepared buildroots, package caches and kept "
+                           "failed work directories past their limits now")
+    prune.add_argument("--all", action="store_true",
+                       help="every prepared root not in use and every kept work directory")
+    prune.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+
     files = sub.add_parser("files", help="where every file of a task is on this host")
     files.add_argument("task_id", type=int, metavar="TASK")
     files.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
@@ -216,6 +224,13 @@ def _logs(args: argparse.Namespace) -> int:
     raise AdjutantError(f"task {args.task_id}: nothing in the journal for {unit}, and no {copy}")
 
 
+def _prune(args: argparse.Namespace) -> int:
+    from adjutant.prune import prune
+
+    print(asyncio.run(prune(config_module.load(args.config), everything=args.all)).render())
+    return 0
+
+
 def _files(args: argparse.Namespace) -> int:
     from adjutant.worker.taskfiles import describe_files
 
@@ -236,7 +251,8 @@ def _config(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run-task": lambda args: asyncio.run(_run_task(args)),
     "daemon": _daemon, "drain": _daemon, "check": _check, "status": _status,
-    "quadlets": _quadlets, "logs": _logs, "files": _files, "config": _config,
+    "quadlets": _quadlets, "logs": _logs, "prune": _prune, "files": _files,
+    "config": _config,
 }
 
 

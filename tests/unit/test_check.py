@@ -135,3 +135,26 @@ def test_quadlets_for_the_registry_images_the_settings_name(tmp_path):
     assert "[Image]\nImage=registry.fedoraproject.org/fedora:41\n" in image
     timer = (tmp_path / "units" / "adjutant-fedora-41-refresh.timer").read_text()
     assert "Unit=adjutant-fedora-41-image.service\n" in timer
+
+
+def test_prune_removes_expired_kept_work_directories_and_keeps_the_rest(tmp_path):
+    import asyncio
+
+    from adjutant.prune import prune
+    from adjutant.worker import state as task_state
+
+    config = Config(state_dir=tmp_path / "state", buildroot_dir=tmp_path / "roots",
+                    workdir=tmp_path / "work")
+    old, young = tmp_path / "work" / "old", tmp_path / "work" / "young"
+    for workdir in (old, young):
+        (workdir / "result").mkdir(parents=True)
+        (workdir / "result" / "build.log").write_text("x")
+    task_state.keep_workdir(config.state_dir, 7, old, -1)  # its lifetime is over
+    task_state.keep_workdir(config.state_dir, 8, young, 3600)
+    pruned = asyncio.run(prune(config))
+    assert pruned.kept_tasks == [7]
+    assert not old.exists() and young.exists()
+    assert asyncio.run(prune(config, everything=True)).kept_tasks == [8]
+    assert not young.exists()
+    assert asyncio.run(prune(config)).render().splitlines()[-1] == (
+        "kept work directories removed: 0")
