@@ -14,6 +14,8 @@
         the task unit's journal (or the copy in log_dir once journald has let it go)
     adjutant prune [--all]
         cached buildroots, package caches and kept failed work directories past their limits
+    adjutant shell TASK [-- COMMAND]
+        a shell in a task's running buildroot, or in a failed task's kept one
     adjutant check [--config FILE] [--json]
         is this host ready to build: each check OK, WARN or FAIL, with the fix
 
@@ -147,6 +149,12 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="every prepared root not in use and every kept work directory")
     prune.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
 
+    shell = sub.add_parser("shell", help="a shell (or COMMAND) in a task's buildroot: its "
+                           "running container, or a failed task's kept one")
+    shell.add_argument("task_id", type=int, metavar="TASK")
+    shell.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+    shell.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+
     files = sub.add_parser("files", help="where every file of a task is on this host")
     files.add_argument("task_id", type=int, metavar="TASK")
     files.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
@@ -231,6 +239,16 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shell(args: argparse.Namespace) -> int:
+    from adjutant.process import run
+    from adjutant.shell import shell_argv
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    argv = shell_argv(config_module.load(args.config), args.task_id, command,
+                      tty=sys.stdin.isatty())
+    return run(argv, capture=False, accept=range(-64, 256), stdin_inherit=True).returncode
+
+
 def _files(args: argparse.Namespace) -> int:
     from adjutant.worker.taskfiles import describe_files
 
@@ -251,7 +269,7 @@ def _config(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run-task": lambda args: asyncio.run(_run_task(args)),
     "daemon": _daemon, "drain": _daemon, "check": _check, "status": _status,
-    "quadlets": _quadlets, "logs": _logs, "prune": _prune, "files": _files,
+    "quadlets": _quadlets, "logs": _logs, "prune": _prune, "shell": _shell, "files": _files,
     "config": _config,
 }
 

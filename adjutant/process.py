@@ -60,12 +60,14 @@ def run(
     capture: bool = True,
     output: Optional[IO[str]] = None,
     cwd: Optional[PathString] = None,
+    stdin_inherit: bool = False,
 ) -> Completed:
     """Run `argv`, wait for it, and return its output.
 
     `env` entries are added to the current environment.  With `capture=False`
     the command's output goes to ours (for progress a person watches); with
     `output` it goes, stdout and stderr together, to that open file.
+    `stdin_inherit` gives it our stdin (an interactive shell), else it has none.
     """
     args = [os.fspath(a) for a in argv]
     full_env = None
@@ -77,7 +79,7 @@ def run(
         proc = subprocess.run(
             args,
             input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
+            stdin=None if input is not None or stdin_inherit else subprocess.DEVNULL,
             stdout=output if output is not None else pipe,
             stderr=subprocess.STDOUT if output is not None else pipe,
             env=full_env,

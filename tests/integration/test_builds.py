@@ -666,6 +666,25 @@ def test_an_upload_refused_before_the_poll_sees_the_cancel(site: Site):
         site.daemon.start()
 
 
+def test_adjutant_shell_runs_a_command_in_a_running_build(site: Site):
+    """adjutant shell TASK -- CMD: into the build's own container, as the
+    step's user (the build user, never root)."""
+    import sys
+
+    task_id = site.build_arch(site.long_srpm.name, arch="noarch")
+    try:
+        wait_for(lambda: hub_log_has(site, task_id, "build.log", "long line 3"), 120,
+                 "rpmbuild to be under way")
+        shown = subprocess.run([sys.executable, "-m", "adjutant", "shell", str(task_id),
+                                "--config", str(site.daemon.config_file), "--", "sh", "-c",
+                                "id -u; pwd"], capture_output=True, text=True, check=False)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.split() == ["1000", "/builddir"]
+    finally:
+        site.admin.cancel(task_id)
+        wait_for(lambda: not containers_of(task_id), 60, "the build's container to go")
+
+
 def test_no_build_left_a_container_or_unit(site: Site):
     time.sleep(0)  # runs last in this module: every task above has finished
     leftovers = sh("podman", "ps", "--all", "--format", "{{.Names}}").stdout.split()

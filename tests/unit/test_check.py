@@ -158,3 +158,17 @@ def test_prune_removes_expired_kept_work_directories_and_keeps_the_rest(tmp_path
     assert not young.exists()
     assert asyncio.run(prune(config)).render().splitlines()[-1] == (
         "kept work directories removed: 0")
+
+
+def test_shell_command_lines():
+    from adjutant import shell
+
+    assert shell.exec_argv(Path("/usr/bin/podman"), 12, ["id", "-u"], tty=False) == [
+        "/usr/bin/podman", "exec", "-i", "adjutant-task-12", "id", "-u"]
+    assert shell.kept_argv(podman=Path("/usr/bin/podman"), view_root=Path("/v/12/root"),
+                           workdir=Path("/var/tmp/koji/tasks/12/12"), idmap="1879048192:65536",
+                           command=["/bin/bash", "-l"], tty=True) == [
+        "/usr/bin/podman", "run", "--rm", "-it", "--network=none",
+        "--uidmap", "0:1879048192:65536", "--gidmap", "0:1879048192:65536",
+        "--user", "1000:135", "--volume", "/var/tmp/koji/tasks/12/12:/builddir",
+        "--workdir", "/builddir", "--rootfs", "/v/12/root", "/bin/bash", "-l"]
