@@ -1065,6 +1065,26 @@ class RootExports:
     def getChannel(self, channelInfo, strict=False):
         return builds.get_channel(self.ctx.conn, channelInfo, strict=strict)
 
+    def listChannels(self, hostID=None, event=None, enabled=None):
+        """kojihub.list_channels: the channels (of a host: hostID, its id or
+        name, which must exist), each as getChannel gives it, by name; event
+        (the versioned host_channels) is not emulated and refused."""
+        if event is not None:
+            raise koji.GenericError("emulator: listChannels(event=) is not emulated")
+        sql = "SELECT c.id FROM channels c"
+        params: tuple = ()
+        if hostID is not None:
+            host = self.getHost(hostID)
+            if host is None:
+                raise koji.GenericError(f"No such host: {hostID}")
+            sql += " JOIN host_channels hc ON hc.channel_id = c.id WHERE hc.host_id = ?"
+            params = (host["id"],)
+        rows = self.ctx.conn.execute(sql + " ORDER BY c.name", params).fetchall()
+        channels = [builds.get_channel(self.ctx.conn, row["id"]) for row in rows]
+        if enabled is not None:
+            channels = [c for c in channels if c["enabled"] == bool(enabled)]
+        return channels
+
     def repoInfo(self, repo_id, strict=False):
         return builds.repo_info(self.ctx.conn, repo_id, strict=strict)
 

@@ -779,3 +779,15 @@ def test_state_survives_a_restart(hub, admin, tmp_path):
     hub.start()
     assert b1.getTaskInfo(task_id)["state"] == CLOSED
     assert len(admin.calls("host.closeTask")) == 1
+
+
+def test_list_channels_of_a_host(hub, tmp_path):
+    session = koji.ClientSession(hub.url)
+    with HubAdmin(tmp_path / "hub.db") as admin:
+        admin.add_channel("createrepo-extra")
+        host = admin.add_host("channels.example.com", channels=("default", "createrepo-extra"))
+    names = [c["name"] for c in session.listChannels(hostID=host)]
+    assert names == ["createrepo-extra", "default"]
+    assert [c["name"] for c in session.listChannels(hostID="channels.example.com")] == names
+    with pytest.raises(koji.GenericError, match="No such host"):
+        session.listChannels(hostID="nobody.example.com")
