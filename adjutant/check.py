@@ -117,6 +117,8 @@ def check_id_range(config: Config) -> Check:
 
 
 def check_hub(config: Config) -> Check:
+    import koji
+
     from adjutant.hub.session import HubError, connect
 
     if not config.server:
@@ -130,6 +132,10 @@ def check_hub(config: Config) -> Check:
         host = hub.call_blocking("host.getHost")
         hub.call_blocking("logout")
     except HubError as exc:
+        if isinstance(exc.cause, koji.AuthLockError):
+            # the running daemon's exclusive session locks the host's others
+            return Check("hub", OK, f"logged in to {config.server}; the host's exclusive "
+                         "session is held (by the running daemon)")
         return Check("hub", FAIL, f"logged in, but not as a build host: {exc}",
                      "koji add-host NAME ARCH...; log in as that host")
     name, enabled = host.get("name"), host.get("enabled")

@@ -1,9 +1,9 @@
 """`adjutant status`: the host as the hub sees it, and each task unit as
 systemd sees it (state, age, CPU, memory against its limit, log).
 
-The hub part logs in with the host's credentials but takes no exclusive
-session, so it runs beside the daemon; an unreachable hub is one line and
-the units are still shown.
+The hub part is what the daemon saw at its last poll (<state_dir>/host.json):
+while the daemon holds the host's exclusive session, the hub refuses the
+host's other sessions, so status never logs in.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from adjutant.config import Config
@@ -46,6 +47,8 @@ class HostView:
     capacity: Optional[float] = None
     channels: list[str] = field(default_factory=list)
     error: Optional[str] = None
+    polled: Optional[float] = None  # when the daemon asked the hub (epoch seconds)
+    reason: Optional[str] = None  # why the daemon is not ready, if it is not
 
 
 def parse_show(text: str) -> list[dict[str, str]]:
@@ -99,19 +102,27 @@ def read_units(config: Config) -> list[TaskUnit]:
     return task_units(parse_show(text), config, time.monotonic())
 
 
-def read_host(config: Config) -> HostView:
-    from adjutant.hub.session import HubError, connect
+def host_file(config: Config) -> Path:
+    """Where the daemon leaves the hub's view of the host at each poll."""
+    return config.state_dir / "host.json"
 
+
+def read_host(config: Config) -> HostView:
+    """The hub's view of the host at the daemon's last poll: a second login
+    of the host would be refused while the daemon holds its exclusive
+    session, so the daemon writes it down (worker's poll)."""
+    path = host_file(config)
     try:
-        hub = connect(config, exclusive=False)
-        host = hub.call_blocking("host.getHost")
-        channels = hub.call_blocking("listChannels", hostID=host["id"])
-        hub.call_blocking("logout")
-    except (AdjutantError, HubError) as exc:
-        return HostView(error=str(exc))
-    return HostView(name=host.get("name"), enabled=host.get("enabled"), ready=host.get("ready"),
-                    task_load=host.get("task_load"), capacity=host.get("capacity"),
-                    channels=sorted(c["name"] for c in channels))
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return HostView(error=f"the daemon has not polled the hub (no {path}): is "
+                              "adjutant.service running?")
+    except (OSError, ValueError) as exc:
+        return HostView(error=f"cannot read {path}: {exc}")
+    return HostView(name=data.get("name"), enabled=data.get("enabled"), ready=data.get("ready"),
+                    task_load=data.get("task_load"), capacity=data.get("capacity"),
+                    channels=list(data.get("channels") or []), polled=data.get("polled"),
+                    reason=data.get("reason"))
 
 
 def _size(value: Optional[int]) -> str:
@@ -136,9 +147,11 @@ def render(host: HostView, units: list[TaskUnit]) -> str:
         lines = [f"hub: {host.error}"]
     else:
         flags = ", ".join([("enabled" if host.enabled else "disabled"),
-                           ("ready" if host.ready else "not ready")])
+                           ("ready" if host.ready else f"not ready ({host.reason})")])
         lines = [f"host {host.name}: {flags}, load {host.task_load}/{host.capacity}, "
                  f"channels {', '.join(host.channels) or '-'}"]
+        if host.polled is not None:
+            lines[0] += f" (hub asked {max(0, int(time.time() - host.polled))} s ago)"
     if not units:
         return "\n".join([*lines, "no task units"])
     lines.append(f"{'task':<10} {'state':<20} {'age':>7} {'CPU':>9} {'memory':>15}  description")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from adjutant.atomic import write_atomically
 from adjutant.buildroot.roots import (
     partial_task_ids,
     remove_partials,
@@ -113,6 +115,7 @@ class Worker:
         self.tasks: dict[int, RunningTask] = {}
         self.host_id: Optional[int] = None
         self.host_info: dict[str, Any] = {}
+        self.channels: list[str] = []
         self.task_load = 0.0
         self.readiness = Readiness(False, "starting")
         self.stopping = False
@@ -130,6 +133,8 @@ class Worker:
 
     async def start(self) -> None:
         self.host_id = int(await self.hub.call("host.getID"))
+        channels = await self.hub.call("listChannels", hostID=self.host_id)
+        self.channels = sorted(str(c["name"]) for c in channels or [])
         reattached = await self.runner.open()
         if reattached:
             log.info("task units still running from before: %s", reattached)
@@ -194,6 +199,7 @@ class Worker:
         self.readiness = self.check_ready()
         await self.hub.probe("host.updateHost", self.task_load, self.readiness.ready,
                             data=self.host_data())
+        self.write_host_file()
         if not self.readiness.ready:
             log.debug("not ready: %s", self.readiness.reason)
             return False
@@ -209,6 +215,19 @@ class Worker:
             if await self.take(task):
                 return True
         return False
+
+    def write_host_file(self) -> None:
+        """The hub's view of this host for `adjutant status` (which cannot log
+        in while this daemon holds the host's exclusive session)."""
+        info = self.host_info
+        data = {"name": info.get("name"), "id": self.host_id, "enabled": info.get("enabled"),
+                "ready": self.readiness.ready, "reason": self.readiness.reason,
+                "task_load": self.task_load, "capacity": info.get("capacity"),
+                "channels": self.channels, "polled": time.time()}
+        try:
+            write_atomically(self.config.state_dir / "host.json", json.dumps(data))
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.config.state_dir / "host.json", exc)
 
     def check_ready(self) -> Readiness:
         try:

@@ -375,8 +375,9 @@ def test_status_and_check_beside_a_running_daemon(hub, daemon_factory, tmp_path)
     shown = adjutant_command("status", "--config", str(daemon.config_file), "--json")
     assert shown.returncode == 0, shown.stderr
     status = json.loads(shown.stdout)
-    assert status["host"]["name"] == HOST and status["host"]["enabled"] is True
+    assert status["host"]["name"] == HOST and status["host"]["enabled"] is True, status["host"]
     assert status["host"]["error"] is None
+    assert status["host"]["channels"] == ["default"]
     [task] = [t for t in status["tasks"] if t["task_id"] == sleeper]
     assert task["state"] == "active/running"
     assert task["log"].endswith(f"/{sleeper}/container.log")
@@ -386,8 +387,9 @@ def test_status_and_check_beside_a_running_daemon(hub, daemon_factory, tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     lines = checked.stdout.splitlines()
     assert not [line for line in lines if line.startswith("FAIL")], checked.stdout
-    assert any(line.startswith(f"OK   hub: logged in to {hub.url} as host {HOST}")
-               for line in lines), checked.stdout
+    # the daemon holds the host's exclusive session: the hub locks the check's out
+    assert f"OK   hub: logged in to {hub.url}; the host's exclusive session is held (by the " \
+        "running daemon)" in lines, checked.stdout
     # the daemon kept its exclusive session: it still takes tasks
     after = hub.admin.create_task("sleep", [1])
     wait_for(lambda: state_name(hub, after) == "CLOSED", 60, "a task after the check")
