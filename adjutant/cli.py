@@ -14,7 +14,7 @@
         the task unit's journal (or the copy in log_dir once journald has let it go)
     adjutant prune [--all]
         cached buildroots, package caches and kept failed work directories past their limits
-    adjutant shell TASK [-- COMMAND]
+    adjutant shell [--config FILE] TASK [-- COMMAND]
         a shell in a task's running buildroot, or in a failed task's kept one
     adjutant check [--config FILE] [--json]
         is this host ready to build: each check OK, WARN or FAIL, with the fix

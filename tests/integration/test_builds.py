@@ -675,9 +675,10 @@ def test_adjutant_shell_runs_a_command_in_a_running_build(site: Site):
     try:
         wait_for(lambda: hub_log_has(site, task_id, "build.log", "long line 3"), 120,
                  "rpmbuild to be under way")
-        shown = subprocess.run([sys.executable, "-m", "adjutant", "shell", str(task_id),
-                                "--config", str(site.daemon.config_file), "--", "sh", "-c",
-                                "id -u; pwd"], capture_output=True, text=True, check=False)
+        shown = subprocess.run([sys.executable, "-m", "adjutant", "shell",
+                                "--config", str(site.daemon.config_file), str(task_id),
+                                "--", "sh", "-c", "id -u; pwd"],
+                               capture_output=True, text=True, check=False)
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout.split() == ["1000", "/builddir"]
     finally:
