@@ -162,3 +162,27 @@ def test_a_call_that_died_in_flight_is_asked_about_not_made_again(tmp_path):
     assert calls == ["make", "made"]
     assert asyncio.run(again.once_checked("imported", make, made)) == {"state": "COMPLETE"}
     assert calls == ["make", "made"]
+
+
+def test_the_readme_lists_every_handled_method_as_handled_and_nothing_else():
+    """README's Koji methods table says handled for exactly the handler table's
+    methods; every other row says refused."""
+    import re
+    from pathlib import Path
+
+    from adjutant.tasks import handler_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("### Koji methods", 1)[1].split("\n\n", 2)[1]
+    handled, refused = set(), set()
+    for row in table.splitlines()[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        methods = {m.strip() for m in cells[0].split(",")}
+        if cells[1].startswith("handled"):
+            handled |= methods
+        else:
+            assert cells[1].startswith("refused"), row
+            refused |= methods
+    assert handled == set(handler_table())
+    assert not handled & refused
+    assert re.search(r"\| any other", table)
