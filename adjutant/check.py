@@ -129,7 +129,10 @@ def check_hub(config: Config) -> Check:
         return Check("hub", FAIL, str(exc),
                      "check server, the certificate (cert, serverca) or user/password")
     try:
-        host = hub.call_blocking("host.getHost")
+        # host.* calls need the exclusive session (kojihub Host.verify): ask
+        # who we are, then the host by that name, as any session may
+        user = hub.call_blocking("getLoggedInUser")
+        host = hub.call_blocking("getHost", user["name"]) if user else None
         hub.call_blocking("logout")
     except HubError as exc:
         if isinstance(exc.cause, koji.AuthLockError):
@@ -138,6 +141,10 @@ def check_hub(config: Config) -> Check:
                          "session is held (by the running daemon)")
         return Check("hub", FAIL, f"logged in, but not as a build host: {exc}",
                      "koji add-host NAME ARCH...; log in as that host")
+    if not host:
+        who = user["name"] if user else "?"
+        return Check("hub", FAIL, f"logged in to {config.server} as {who}, which is no build "
+                     "host", f"koji add-host {who} ARCH...")
     name, enabled = host.get("name"), host.get("enabled")
     if not enabled:
         return Check("hub", WARN, f"logged in to {config.server} as host {name}, which is "

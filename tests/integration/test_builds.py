@@ -682,8 +682,7 @@ def test_adjutant_shell_runs_a_command_in_a_running_build(site: Site):
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout.split() == ["1000", "/builddir"]
     finally:
-        site.admin.cancel(task_id)
-        wait_for(lambda: not containers_of(task_id), 60, "the build's container to go")
+        cancel_and_watch(site, task_id, lambda: site.admin.cancel(task_id))
 
 
 def test_no_build_left_a_container_or_unit(site: Site):

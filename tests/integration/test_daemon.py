@@ -448,3 +448,31 @@ def test_adjutant_logs_shows_a_tasks_journal_then_its_copy(hub, daemon_factory, 
     assert missing.returncode == 1
     assert missing.stderr.startswith("adjutant: task 999999: nothing in the journal"), \
         missing.stderr
+
+
+def test_check_names_a_client_certificate_the_hub_does_not_accept(tmp_path: Path):
+    """A certificate from another CA: the hub refuses the TLS login, and
+    check says so with the certificate options to look at."""
+    from tests.hub.admin import HubAdmin, HubProcess
+    from tests.hub.tls import make_tls
+
+    tls = make_tls(tmp_path / "tls", HOST)
+    stranger = make_tls(tmp_path / "other-ca", HOST)
+    (tmp_path / "koji").mkdir()
+    admin = HubAdmin(tmp_path / "hub.sqlite")
+    admin.add_host(HOST, capacity=4.0)
+    with HubProcess(tmp_path / "hub.sqlite", tmp_path / "koji", tls=tls) as hub:
+        good = write_config(tmp_path, hub, user=None, password=None, cert=tls.client_pem,
+                            serverca=tls.ca)
+        checked = adjutant_command("check", "--config", str(good))
+        assert any(line.startswith(f"OK   hub: logged in to {hub.url} as host {HOST}")
+                   for line in checked.stdout.splitlines()), checked.stdout
+        (tmp_path / "bad").mkdir()
+        bad = write_config(tmp_path / "bad", hub, user=None, password=None,
+                           cert=stranger.client_pem, serverca=tls.ca)
+        checked = adjutant_command("check", "--config", str(bad))
+    assert checked.returncode == 1, checked.stdout
+    lines = checked.stdout.splitlines()
+    [failed] = [i for i, line in enumerate(lines) if line.startswith("FAIL hub:")]
+    assert f"login to {hub.url} (ssl) failed" in lines[failed], checked.stdout
+    assert "certificate" in lines[failed + 1], checked.stdout
