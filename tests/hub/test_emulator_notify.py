@@ -11,7 +11,6 @@ import datetime
 import koji
 import pytest
 
-from tests.hub.admin import HubAdmin, HubProcess
 from tests.hub.rpmfile import write_rpm
 from tests.hub.test_emulator_builds import CLIENT_OPTS, builder
 
@@ -22,18 +21,6 @@ CHANGELOG = [
     (1704110400, "Bob Example <bob@example.com> - 0.9-1", "- second change"),
     (1704024000, "Alice Example <alice@example.com> - 0.8-1", "- first change"),
 ]
-
-
-@pytest.fixture
-def hub(tmp_path):
-    with HubProcess(tmp_path / "hub.db", tmp_path / "koji", scheduler=False) as proc:
-        yield proc
-
-
-@pytest.fixture
-def admin(hub):
-    with HubAdmin(hub.db) as a:
-        yield a
 
 
 def user_session(hub, name):

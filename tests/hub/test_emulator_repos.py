@@ -17,22 +17,9 @@ from xml.etree import ElementTree
 import koji
 import pytest
 
-from tests.hub.admin import HubAdmin, HubProcess
 from tests.hub.test_emulator_builds import CLIENT_OPTS, builder
 
 REPO_OPTS = {"src": False, "debuginfo": False, "separate_src": False, "maven": False}
-
-
-@pytest.fixture
-def hub(tmp_path):
-    with HubProcess(tmp_path / "hub.db", tmp_path / "koji", scheduler=False) as proc:
-        yield proc
-
-
-@pytest.fixture
-def admin(hub):
-    with HubAdmin(hub.db) as a:
-        yield a
 
 
 def user_session(hub, admin, name, *perms):

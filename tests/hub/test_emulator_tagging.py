@@ -10,20 +10,7 @@ import xmlrpc.client
 import koji
 import pytest
 
-from tests.hub.admin import HubAdmin, HubProcess
 from tests.hub.test_emulator_builds import CLIENT_OPTS, builder
-
-
-@pytest.fixture
-def hub(tmp_path):
-    with HubProcess(tmp_path / "hub.db", tmp_path / "koji", scheduler=False) as proc:
-        yield proc
-
-
-@pytest.fixture
-def admin(hub):
-    with HubAdmin(hub.db) as a:
-        yield a
 
 
 def tag_task(admin, s, host_name, *, owner="kojiadmin", args=(1, 1, False, None, False)):
