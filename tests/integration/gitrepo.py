@@ -4,13 +4,12 @@ podman's bridge network, where the checkout container is."""
 from __future__ import annotations
 
 import contextlib
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.integration.conftest import sh
 from tests.integration.rpmrepo import Package
+from tests.integration.served import served_directory
 
 NAME = "pkgfromgit"
 
@@ -39,14 +38,7 @@ def served_git_package(tmp_path: Path, name: str = NAME,
     bare.parent.mkdir()
     git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp_path)
     git("update-server-info", cwd=bare)
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
-        *a, directory=str(bare.parent), **k)
     # podman creates its bridge (and 10.88.0.1) only when a container needs it; it is
     # the test host's own, in its own network namespace (tests/host/testhost)
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"git+http://10.88.0.1:{server.server_address[1]}/{name}.git#main"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served_directory(bare.parent, "0.0.0.0") as port:
+        yield f"git+http://10.88.0.1:{port}/{name}.git#main"

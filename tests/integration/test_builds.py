@@ -26,6 +26,7 @@ from tests.integration.conftest import containers_of, sh
 from tests.integration.daemon_support import SLEEPTIME, wait_for
 from tests.integration.gitrepo import served_git_package
 from tests.integration.rpmrepo import Package, rpmbuild
+from tests.integration.served import served_repo
 
 pytestmark = pytest.mark.integration
 
@@ -280,16 +281,7 @@ def test_a_build_requirement_from_an_external_repo_installs(site: Site, test_add
     work = site.tmp / "external"
     extra = Package(name="libextra-devel", arch="")
     [rpm] = [p for p in rpmbuild(extra.spec(), work) if not p.name.endswith(".src.rpm")]
-    served = work / "www" / "x86_64"
-    served.mkdir(parents=True)
-    shutil.copy(rpm, served / rpm.name)
-    sh("createrepo_c", "-q", str(served))
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
-        *a, directory=str(work / "www"), **k)
-    server = http.server.ThreadingHTTPServer((test_address, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://{test_address}:{server.server_address[1]}/$arch/"
+    with served_repo(work / "www", [rpm], test_address) as url:
         tag = "adj-build-ext"
         site.admin.add_tag(tag, arches=("x86_64",), extra={"rpm.macro.dist": DIST})
         site.admin.add_external_repo("extra-repo", url)
@@ -302,9 +294,6 @@ def test_a_build_requirement_from_an_external_repo_installs(site: Site, test_add
         task_id = site.admin.create_task("buildArch", [f"srpms/{srpm.name}", tag, "noarch",
                                                        False, {"repo_id": repo_id}])
         assert site.wait_done(task_id) == "CLOSED", site.result(task_id)
-    finally:
-        server.shutdown()
-        server.server_close()
     installed = site.upload(task_id, "installed_pkgs.log").read_text()
     assert re.search(r"^libextra-devel-1\.0-1\S*\.x86_64 ", installed, re.M), installed
     listed = {r["name"]: r for r in site.admin.buildroot_rpms(site.result(task_id)["brootid"])}

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
-import functools
 import gzip
-import http.server
 import json
 import re
 import shutil
@@ -26,6 +24,7 @@ import pytest
 from tests.integration.build_site import Site
 from tests.integration.daemon_support import HOST, wait_for
 from tests.integration.rpmrepo import Package, rpmbuild
+from tests.integration.served import served_repo
 
 pytestmark = pytest.mark.integration
 
@@ -139,25 +138,6 @@ def test_a_regen_updates_the_old_repodata_and_a_build_installs_from_it(site: Sit
     brootid = site.result(task_id)["brootid"]
     installed = {r["name"] for r in site.admin.buildroot_rpms(brootid)}
     assert "libgreet-devel" in installed
-
-
-@contextlib.contextmanager
-def served_repo(directory: Path, rpms: list[Path], address: str) -> Iterator[str]:
-    """A yum repo of `rpms` over HTTP on the test host's address; yields its
-    URL with $arch for the arch directory, as Koji's external repos have it."""
-    arch_dir = directory / "x86_64"
-    arch_dir.mkdir(parents=True)
-    for rpm in rpms:
-        shutil.copy(rpm, arch_dir / rpm.name)
-    subprocess.run(["createrepo_c", "-q", str(arch_dir)], check=True)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer((address, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://{address}:{server.server_address[1]}/$arch/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_tag_with_an_external_repo_is_merged(site: Site, test_address: str):
