@@ -16,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
 from adjutant import createrepo
+from adjutant.atomic import write_atomically
 from adjutant.buildroot.images import ImageError, ensure_image
 from adjutant.buildroot.logs import upload_path
 from adjutant.buildroot.script import BUILD_GID, BUILD_UID, INPUTS
@@ -33,6 +35,21 @@ log = logging.getLogger(__name__)
 # A guard on what createrepo may leave for upload (repodata is a dozen files).
 MAX_REPODATA_FILES = 200
 MAX_REPODATA_BYTES = 8 * 1024**3
+
+
+def copy_files(directory: UntrustedDir, relative: str, names: Iterable[str],
+               out: Path) -> list[Path]:
+    """Each named plain file of `relative` (in `directory`, read without
+    following a link) copied into `out`, replacing what is there: the copies,
+    what is uploaded."""
+    copied = []
+    for name in sorted(names):
+        target = out / name
+        if target.exists():
+            target.unlink()
+        directory.copy_out(f"{relative}/{name}", target, max_size=MAX_REPODATA_BYTES)
+        copied.append(target)
+    return copied
 
 
 def repo_dir(topdir: Path, tag_name: str, repo_id: int) -> Path:
@@ -119,9 +136,7 @@ class CreaterepoHandler(TaskHandler):
         await ctx.in_workdir(lambda d: d.give_to(owner))
         inputs = ctx.private_dir / "inputs"
         inputs.mkdir(mode=0o755, exist_ok=True)
-        script = inputs / "createrepo.sh"
-        script.write_text(createrepo.script(job))
-        os.chmod(script, 0o644)
+        write_atomically(inputs / "createrepo.sh", createrepo.script(job), mode=0o644)
 
         image = config.createrepo_image or config.task_image
 
@@ -172,15 +187,4 @@ class CreaterepoHandler(TaskHandler):
                                     f"at most {MAX_REPODATA_FILES} are taken")
         out = ctx.private_dir / "repodata"
         out.mkdir(exist_ok=True)
-
-        def copy(directory: UntrustedDir) -> list[Path]:
-            copied = []
-            for name in sorted(listing.files):
-                target = out / name
-                if target.exists():
-                    target.unlink()
-                directory.copy_out(f"{relative}/{name}", target, max_size=MAX_REPODATA_BYTES)
-                copied.append(target)
-            return copied
-
-        return list(await ctx.in_workdir(copy))
+        return list(await ctx.in_workdir(lambda d: copy_files(d, relative, listing.files, out)))

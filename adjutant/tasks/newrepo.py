@@ -21,12 +21,12 @@ from typing import Any, Callable, Optional
 
 from adjutant.buildroot.logs import upload_path
 from adjutant.tasks.base import TaskHandler
-from adjutant.tasks.createrepo import refuse_without_repos, repo_dir
+from adjutant.tasks.createrepo import copy_files, refuse_without_repos, repo_dir
+from adjutant.tasks.rpmbuild import upload_results
 from adjutant.untrusted import UntrustedDir, UntrustedFileError
 
 log = logging.getLogger(__name__)
 
-MAX_REPODATA_BYTES = 8 * 1024**3
 
 
 def legacy_opts(src: Any, debuginfo: Any, separate_src: Any,
@@ -190,18 +190,11 @@ class NewRepoHandler(TaskHandler):
 
         def copy() -> list[Path]:
             # the hub's files, read without following a link all the same
-            with UntrustedDir(old_path / arch / "repodata") as directory:
-                listing = directory.list_regular()
+            with UntrustedDir(old_path / arch) as directory:
+                listing = directory.list_regular("repodata")
                 if listing.refused or not listing.files:
                     raise UntrustedFileError("repodata", "has no plain files to copy")
-                copied = []
-                for name in sorted(listing.files):
-                    target = out / name
-                    if target.exists():
-                        target.unlink()
-                    directory.copy_out(name, target, max_size=MAX_REPODATA_BYTES)
-                    copied.append(target)
-                return copied
+                return copy_files(directory, "repodata", listing.files, out)
 
         try:
             files = await asyncio.get_running_loop().run_in_executor(None, copy)
@@ -210,6 +203,5 @@ class NewRepoHandler(TaskHandler):
                         ctx.task_id, arch, exc)
             return False
         where = f"{upload_path(ctx.task_id)}/{arch}"
-        for path in files:
-            await ctx.hub.upload(path, where)
+        await upload_results(ctx, files, where=where)
         return [where, [path.name for path in files]]

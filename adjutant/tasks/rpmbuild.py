@@ -59,9 +59,11 @@ def task_logs(ctx: TaskContext) -> dict[str, Path]:
     return files
 
 
-async def upload_results(ctx: TaskContext, files: Sequence[Path]) -> list[str]:
-    """fastUpload (checksums verified) each file to the task's upload directory."""
-    where = upload_path(ctx.task_id)
+async def upload_results(ctx: TaskContext, files: Sequence[Path], *,
+                         where: Optional[str] = None) -> list[str]:
+    """fastUpload (checksums verified) each file to the task's upload
+    directory (or `where`, under the hub's work/)."""
+    where = where or upload_path(ctx.task_id)
     uploaded = []
     for path in files:
         await ctx.hub.upload(path, where)
