@@ -1,5 +1,5 @@
-"""`adjutant check`'s checks, against fake hosts: each says what it found
-and, when not OK, the fix."""
+"""The admin's commands (check, status, quadlets, prune, shell) against fake
+hosts; each of check's checks says what it found and, when not OK, the fix."""
 
 from __future__ import annotations
 
