@@ -47,6 +47,9 @@ class BuildContext(Protocol):
     @property
     def private_dir(self) -> Path: ...
 
+    @property
+    def inputs(self) -> Path: ...
+
     async def in_workdir(self, function: Callable[[UntrustedDir], Any]) -> Any: ...
 
     def container_spec(

@@ -211,11 +211,8 @@ class Buildroot:
 
     @property
     def inputs(self) -> Path:
-        """The daemon's directory of scripts and inputs, /adjutant (read-only) in
-        every container: no step can change what the next one runs or reads."""
-        path = self.ctx.private_dir / "inputs"
-        path.mkdir(mode=0o755, exist_ok=True)
-        return path
+        """The task's inputs directory (TaskContext.inputs), /adjutant in its containers."""
+        return self.ctx.inputs
 
     @property
     def view(self) -> TaskView:

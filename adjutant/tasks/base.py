@@ -141,6 +141,14 @@ class TaskContext:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
 
+    @property
+    def inputs(self) -> Path:
+        """The daemon's directory of scripts and inputs, /adjutant (read-only) in
+        every container: no step can change what the next one runs or reads."""
+        path = self.private_dir / "inputs"
+        path.mkdir(mode=0o755, exist_ok=True)
+        return path
+
     async def in_workdir(self, function: Callable[[UntrustedDir], Any]) -> Any:
         """Run `function(dir)` on the work directory off the event loop (no file
         I/O there ever blocks the loop: a FIFO is refused, not waited on)."""

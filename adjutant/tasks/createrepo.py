@@ -134,8 +134,7 @@ class CreaterepoHandler(TaskHandler):
         assert services is not None
         owner = services.build_owner
         await ctx.in_workdir(lambda d: d.give_to(owner))
-        inputs = ctx.private_dir / "inputs"
-        inputs.mkdir(mode=0o755, exist_ok=True)
+        inputs = ctx.inputs
         write_atomically(inputs / "createrepo.sh", createrepo.script(job), mode=0o644)
 
         image = config.createrepo_image or config.task_image
