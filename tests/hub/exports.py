@@ -1295,7 +1295,8 @@ class RepoExports:
         return repos.check_repo_request(self.ctx.conn, req_id)
 
     def checkQueue(self):
-        """[kojira] the queued requests get their newRepo tasks."""
+        """kojihub RepoExports.checkQueue ([kojira]): the queued requests get their
+        newRepo tasks."""
         check_repo_queue(self.ctx)
 
 
