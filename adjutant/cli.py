@@ -16,6 +16,10 @@
         cached buildroots, package caches and kept failed work directories past their limits
     adjutant shell [--config FILE] TASK [-- COMMAND]
         a shell in a task's running buildroot, or in a failed task's kept one
+    adjutant cancel [--config FILE] [--timeout T] TASK
+        cancel a task this host runs, through the hub, and wait for its unit to go
+    adjutant build-local SRPM --tag TAG [--arch A] [--hub URL] [--resultdir DIR]
+        rebuild an SRPM in the tag's Koji buildroot on this machine, no hub task
     adjutant check [--config FILE] [--json]
         is this host ready to build: each check OK, WARN or FAIL, with the fix
 
@@ -31,7 +35,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from adjutant import config as config_module
 from adjutant.errors import AdjutantError
@@ -155,6 +159,9 @@ def _build_parser() -> argparse.ArgumentParser:
     shell.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
     shell.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND")
 
+    _add_cancel(sub)
+    _add_build_local(sub)
+
     files = sub.add_parser("files", help="where every file of a task is on this host")
     files.add_argument("task_id", type=int, metavar="TASK")
     files.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
@@ -166,6 +173,36 @@ def _build_parser() -> argparse.ArgumentParser:
     cfg_check.add_argument("file", type=Path, nargs="?",
                            default=config_module.DEFAULT_CONFIG_FILE)
     return parser
+
+
+def _add_cancel(sub: Any) -> None:
+    cancel = sub.add_parser(
+        "cancel", help="cancel a task this host runs, through the hub (the running daemon "
+        "asks it), and wait until it is CANCELED and its unit gone; exit status 0 done, "
+        "1 refused, 3 asked but not done yet")
+    cancel.add_argument("task_id", type=int, metavar="TASK")
+    cancel.add_argument("--timeout", type=_duration, default=120.0,
+                        help="how long to wait for it (default 120s)")
+    cancel.add_argument("--config", type=Path, default=config_module.DEFAULT_CONFIG_FILE)
+
+
+def _add_build_local(sub: Any) -> None:
+    local = sub.add_parser(
+        "build-local", help="rebuild an SRPM in the buildroot Koji would give it (the tag's "
+        "repo, build config and image), here, with no hub task; as root (each step is a "
+        "unit); exit status 0 built, 1 failed")
+    local.add_argument("srpm", type=Path, metavar="SRPM", help="the source RPM to rebuild")
+    local.add_argument("--tag", required=True, help="the build tag whose repo makes the root")
+    local.add_argument("--arch", help="the arch to build for (default: this machine's)")
+    local.add_argument("--hub", help="the hub's URL (default: server in the config, else the "
+                       "koji profile's)")
+    local.add_argument("--topurl", help="the hub's files (default: topurl in the config, else "
+                       "the koji profile's)")
+    local.add_argument("--profile", default="koji", help="koji client profile (default koji)")
+    local.add_argument("--resultdir", type=Path, default=Path("results"),
+                       help="where the RPMs and logs go (default ./results)")
+    local.add_argument("--config", type=Path, help="kojid.conf for the buildroot settings "
+                       f"(default {config_module.DEFAULT_CONFIG_FILE} if it exists)")
 
 
 def _daemon(args: argparse.Namespace) -> int:
@@ -249,6 +286,25 @@ def _shell(args: argparse.Namespace) -> int:
     return run(argv, capture=False, accept=range(-64, 256), stdin_inherit=True).returncode
 
 
+def _cancel(args: argparse.Namespace) -> int:
+    from adjutant import cancel
+
+    return cancel.main(config_module.load(args.config), args.task_id, timeout=args.timeout,
+                       out=lambda text: print(text, flush=True))
+
+
+def _build_local(args: argparse.Namespace) -> int:
+    from adjutant import local
+
+    path = args.config
+    if path is None and config_module.DEFAULT_CONFIG_FILE.is_file():
+        path = config_module.DEFAULT_CONFIG_FILE
+    config = local.with_hub(_load_config(path), hub=args.hub, topurl=args.topurl,
+                            profile=args.profile)
+    return local.main(config, args.srpm, tag=args.tag, arch=args.arch,
+                      resultdir=args.resultdir, out=lambda text: print(text, flush=True))
+
+
 def _files(args: argparse.Namespace) -> int:
     from adjutant.worker.taskfiles import describe_files
 
@@ -269,7 +325,8 @@ def _config(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run-task": lambda args: asyncio.run(_run_task(args)),
     "daemon": _daemon, "drain": _daemon, "check": _check, "status": _status,
-    "quadlets": _quadlets, "logs": _logs, "prune": _prune, "shell": _shell, "files": _files,
+    "quadlets": _quadlets, "logs": _logs, "prune": _prune, "shell": _shell, "cancel": _cancel,
+    "build-local": _build_local, "files": _files,
     "config": _config,
 }
 

@@ -9,6 +9,7 @@ SIGTERM (systemctl stop, restart): stop taking tasks and exit, leaving every
 task unit running in adjutant.slice; the next start picks them up.  Unlike
 kojid, nothing is freed: `adjutant drain` does that on purpose.  A restart
 task (`koji restart-hosts`) does the same and re-executes the daemon.
+SIGUSR1: poll the hub now (`adjutant cancel` left a request).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ async def serve(config: Config) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # `adjutant cancel`: a request is waiting (worker/requests.py); poll now
+    loop.add_signal_handler(signal.SIGUSR1, worker.wake)
     notify("READY=1", "STATUS=started")
 
     async def keep_systemd_informed() -> None:

@@ -49,6 +49,8 @@ class HostView:
     error: Optional[str] = None
     polled: Optional[float] = None  # when the daemon asked the hub (epoch seconds)
     reason: Optional[str] = None  # why the daemon is not ready, if it is not
+    id: Optional[int] = None  # the host's id on the hub
+    pid: Optional[int] = None  # the daemon's process
 
 
 def parse_show(text: str) -> list[dict[str, str]]:
@@ -122,7 +124,7 @@ def read_host(config: Config) -> HostView:
     return HostView(name=data.get("name"), enabled=data.get("enabled"), ready=data.get("ready"),
                     task_load=data.get("task_load"), capacity=data.get("capacity"),
                     channels=list(data.get("channels") or []), polled=data.get("polled"),
-                    reason=data.get("reason"))
+                    reason=data.get("reason"), id=data.get("id"), pid=data.get("pid"))
 
 
 def _size(value: Optional[int]) -> str:

@@ -261,6 +261,16 @@ class Hub:
         await asyncio.get_running_loop().run_in_executor(_POOL, upload)
 
 
+def anonymous(config: Config, *, source: str = "kojid.conf") -> Hub:
+    """A session that never logs in: the hub's read calls (getTaskInfo, ...)
+    for the commands beside a running daemon."""
+    import koji
+
+    if config.server is None:
+        raise ConfigError(f"{source}: [kojid] server is required")
+    return Hub(koji.ClientSession(config.server, session_options(config)))
+
+
 def connect(config: Config, *, source: str = "kojid.conf", exclusive: bool = True) -> Hub:
     """Log in as kojid would and take the host's exclusive session (blocking);
     without `exclusive`, only log in (`adjutant check` beside a running daemon)."""

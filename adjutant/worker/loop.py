@@ -54,6 +54,7 @@ from adjutant.tasks.base import Memo, TaskContext, TaskHandler, task_workdir
 from adjutant.untrusted import remove_tree
 from adjutant.worker import state as task_state
 from adjutant.worker.readiness import Readiness, readiness
+from adjutant.worker.requests import CancelRequests
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class Worker:
         self.runner = runner
         self.handlers = handlers if handlers is not None else handler_table()
         self.outbox = Outbox(config.state_dir / "outbox")
+        self.cancels = CancelRequests(config.state_dir)
         self.tasks: dict[int, RunningTask] = {}
         self.host_id: Optional[int] = None
         self.host_info: dict[str, Any] = {}
@@ -191,6 +193,7 @@ class Worker:
         """One round with the hub; True if a task was taken.  Every call has one
         try (`Hub.probe`): the next poll is the retry, and an answer after an
         outage wakes the task calls waiting in koji's retries."""
+        await self.take_cancel_requests()
         await self.update_tasks()
         await self.deliver_outbox()
         await self.sweep_kept()
@@ -216,6 +219,29 @@ class Worker:
                 return True
         return False
 
+    async def take_cancel_requests(self) -> None:
+        """`adjutant cancel N` (worker/requests.py): the hub is asked to
+        cancel each task asked for that this host runs (kojihub cancelTask:
+        the host of an OPEN task may), recursively as `koji cancel` does;
+        the update that follows stops it as any cancel."""
+        for task_id in self.cancels.pending():
+            if task_id not in self.tasks:
+                log.warning("adjutant cancel %s: this host does not run task %s; request "
+                            "dropped", task_id, task_id, extra=task_fields(task_id))
+                self.cancels.done(task_id)
+                continue
+            try:
+                await self.hub.probe("cancelTask", task_id)
+            except HubError as exc:
+                if exc.unreachable:
+                    raise  # kept for the next poll
+                log.error("adjutant cancel %s: the hub refused: %s", task_id, exc,
+                          extra=task_fields(task_id))
+            else:
+                log.info("cancelled task %s on the hub, as adjutant cancel asked", task_id,
+                         extra=task_fields(task_id))
+            self.cancels.done(task_id)
+
     def write_host_file(self) -> None:
         """The hub's view of this host for `adjutant status` (which cannot log
         in while this daemon holds the host's exclusive session)."""
@@ -223,7 +249,7 @@ class Worker:
         data = {"name": info.get("name"), "id": self.host_id, "enabled": info.get("enabled"),
                 "ready": self.readiness.ready, "reason": self.readiness.reason,
                 "task_load": self.task_load, "capacity": info.get("capacity"),
-                "channels": self.channels, "polled": time.time()}
+                "channels": self.channels, "polled": time.time(), "pid": os.getpid()}
         try:
             write_atomically(self.config.state_dir / "host.json", json.dumps(data))
         except OSError as exc:

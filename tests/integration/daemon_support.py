@@ -3,7 +3,7 @@ integration tests and the worker benchmark (bench/worker.py)."""
 
 from __future__ import annotations
 
-import itertools
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -14,7 +14,6 @@ from tests.integration.conftest import IMAGE, sh
 HOST = "builder.example.com"
 PASSWORD = "builder-secret"
 SLEEPTIME = 1
-_daemon_ids = itertools.count(1)
 
 
 class Timeout(AssertionError):
@@ -31,22 +30,58 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
     return time.monotonic() - start
 
 
+# The shipped units (units/), in systemd's runtime directory while a test
+# runs a daemon: they go with the last Daemon.stop, so that the installed
+# package's (test_package.py) are not shadowed.
+SHIPPED_UNITS = Path(__file__).resolve().parents[2] / "units"
+RUNTIME_UNITS = Path("/run/systemd/system")
+UNIT = "adjutant.service"
+
+
+def test_drop_in(config_file: Path) -> str:
+    """What the tests change of the shipped adjutant.service: the daemon
+    from this checkout (its ExecStart is the package's /usr/bin/adjutant),
+    the test's kojid.conf, and no Restart=: tests kill it on purpose and
+    start it again themselves (test_package.py tests Restart=on-failure)."""
+    return ("[Service]\n"
+            "ExecStart=\n"
+            f"ExecStart={sys.executable} -m adjutant daemon --config {config_file}\n"
+            f"Environment=PYTHONPATH={SHIPPED_UNITS.parent}\n"
+            "Restart=no\n")
+
+
+def install_units(config_file: Path) -> None:
+    for name in ("adjutant.service", "adjutant.slice"):
+        (RUNTIME_UNITS / name).write_text((SHIPPED_UNITS / name).read_text())
+    drop_ins = RUNTIME_UNITS / f"{UNIT}.d"
+    drop_ins.mkdir(exist_ok=True)
+    (drop_ins / "test.conf").write_text(test_drop_in(config_file))
+    sh("systemctl", "daemon-reload")
+
+
+def remove_units() -> None:
+    shutil.rmtree(RUNTIME_UNITS / f"{UNIT}.d", ignore_errors=True)
+    for name in ("adjutant.service", "adjutant.slice"):
+        (RUNTIME_UNITS / name).unlink(missing_ok=True)
+    sh("systemctl", "daemon-reload")
+
+
 class Daemon:
-    """adjutant daemon as a transient Type=notify service."""
+    """adjutant's daemon as the shipped adjutant.service (Type=notify, its
+    watchdog, hardening and slice), with the test's config (test_drop_in)."""
+
+    unit = UNIT
 
     def __init__(self, config_file: Path) -> None:
         self.config_file = config_file
-        self.unit = ""
+        self.invocation = ""
 
     def start(self) -> None:
-        self.unit = f"adjutant-daemon-test-{next(_daemon_ids)}-{int(time.time())}.service"
-        # systemd-run returns once the daemon said READY=1 (or failed)
-        # WatchdogSec: a daemon that stops pinging is killed, and the test fails
-        result = sh("systemd-run", f"--unit={self.unit}", "-p", "Type=notify",
-                    "-p", "NotifyAccess=main", "-p", "TimeoutStartSec=60",
-                    "-p", "WatchdogSec=5",
-                    sys.executable, "-m", "adjutant", "daemon", "--config",
-                    str(self.config_file), check=False)
+        install_units(self.config_file)
+        # systemctl start returns once the daemon said READY=1 (or failed)
+        result = sh("systemctl", "start", self.unit, check=False)
+        self.invocation = sh("systemctl", "show", self.unit, "-p", "InvocationID",
+                             "--value").stdout.strip()
         assert result.returncode == 0, result.stderr + self.journal()
 
     def terminate(self) -> None:
@@ -58,9 +93,10 @@ class Daemon:
         wait_for(lambda: not self.active(), 10, "the daemon to die")
 
     def stop(self) -> None:
-        if self.unit:
+        if self.invocation:
             sh("systemctl", "stop", self.unit, check=False)
             sh("systemctl", "reset-failed", self.unit, check=False)
+            remove_units()
 
     def active(self) -> bool:
         return sh("systemctl", "is-active", self.unit, check=False).stdout.strip() in (
@@ -69,8 +105,14 @@ class Daemon:
     def status_text(self) -> str:
         return sh("systemctl", "show", self.unit, "-p", "StatusText", "--value").stdout.strip()
 
-    def journal(self) -> str:
-        return sh("journalctl", "-u", self.unit, "--no-pager", "-o", "cat", check=False).stdout
+    def journal(self, *, output: str = "cat") -> str:
+        """This start's lines, the daemon's and systemd's about it (the unit's
+        name is every test's)."""
+        if not self.invocation:
+            return ""
+        return sh("journalctl", f"_SYSTEMD_INVOCATION_ID={self.invocation}", "+",
+                  f"INVOCATION_ID={self.invocation}", "--no-pager", "-o", output,
+                  check=False).stdout
 
 
 # Prepared buildroots and the overlays of tasks need a real filesystem: the

@@ -430,7 +430,7 @@ def test_the_daemons_lines_about_a_task_carry_its_journal_fields(hub, daemon_fac
 
     wait_for(lambda: any(e.get("KOJI_TASK_STATE") == "CLOSED" for e in entries()), 30,
              "the daemon's closing line in the journal")
-    mine = [e for e in entries() if e.get("_SYSTEMD_UNIT") == daemon.unit]
+    mine = [e for e in entries() if e.get("_SYSTEMD_INVOCATION_ID") == daemon.invocation]
     assert {e.get("KOJI_METHOD") for e in mine} == {"sleep"}
     assert [e["KOJI_TASK_STATE"] for e in mine] == ["OPEN", "CLOSED"]
     assert any(e["MESSAGE"].startswith(f"took task {task_id}") for e in mine)
@@ -476,3 +476,47 @@ def test_check_names_a_client_certificate_the_hub_does_not_accept(tmp_path: Path
     [failed] = [i for i, line in enumerate(lines) if line.startswith("FAIL hub:")]
     assert f"login to {hub.url} (ssl) failed" in lines[failed], checked.stdout
     assert "certificate" in lines[failed + 1], checked.stdout
+
+
+def test_adjutant_cancel_cancels_through_the_hub_and_waits_for_the_unit(hub, daemon_factory):
+    """`adjutant cancel` beside the running daemon: the daemon (woken by
+    SIGUSR1: its sleeptime here is longer than the command waits) asks the
+    hub, the task is CANCELED, and its unit and container are gone."""
+    daemon = daemon_factory(sleeptime=60)
+    sleeper = hub.admin.create_task("sleep", [300])
+    daemon.start()
+    wait_for(lambda: unit_active(sleeper), 60, "the sleep task's unit")
+    done = adjutant_command("cancel", str(sleeper), "--timeout", "30",
+                            "--config", str(daemon.config_file))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        f"task {sleeper} (sleep): asked the daemon (pid {main_pid(daemon)}) to cancel it",
+        f"task {sleeper} is CANCELED on the hub",
+        f"adjutant-task-{sleeper}.service is stopped and gone"], done.stdout
+    assert state_name(hub, sleeper) == "CANCELED"
+    assert hub.admin.count_calls("cancelTask") == 1  # by the host's own session
+    assert f"adjutant-task-{sleeper}" not in sh("podman", "ps", "--all", "--format",
+                                                "{{.Names}}").stdout
+    assert f"cancelled task {sleeper} on the hub, as adjutant cancel asked" in daemon.journal()
+
+    again = adjutant_command("cancel", str(sleeper), "--config", str(daemon.config_file))
+    assert (again.returncode, again.stdout) == (0, f"task {sleeper} is CANCELED already\n")
+    missing = adjutant_command("cancel", "999999", "--config", str(daemon.config_file))
+    assert missing.returncode == 1
+    assert missing.stderr == f"adjutant: task 999999: no such task on {hub.url}\n"
+
+
+def test_adjutant_cancel_refuses_an_ended_task_and_another_hosts(hub, daemon_factory):
+    daemon = daemon_factory()
+    closed = hub.admin.create_task("sleep", [0])
+    daemon.start()
+    wait_for(lambda: state_name(hub, closed) == "CLOSED", 60, "the task to close")
+    ended = adjutant_command("cancel", str(closed), "--config", str(daemon.config_file))
+    assert (ended.returncode, ended.stderr) == (
+        1, f"adjutant: task {closed} is CLOSED: it has ended, nothing to cancel\n")
+    elsewhere = hub.admin.create_task("sleep", [300], arch="s390x")  # never this host's
+    refused = adjutant_command("cancel", str(elsewhere), "--config", str(daemon.config_file))
+    assert refused.returncode == 1, refused.stdout
+    assert refused.stderr.startswith(f"adjutant: task {elsewhere} is FREE on no host, not "
+                                     "on this host"), refused.stderr
+    assert state_name(hub, elsewhere) == "FREE"

@@ -9,7 +9,8 @@ layer and the layers below it.  From the bottom:
     buildroot the build's containers, scripts and records
     tasks     one handler per Koji method
     worker    kojid's main loop
-    top       daemon, cli, check, status, quadlets, prune, shell, notify, __main__
+    top       daemon, cli, check, status, quadlets, prune, shell, cancel, local, notify,
+              __main__
 
 (runner sits below config on purpose: it is given a RunnerSettings, never
 the kojid.conf table.)  Imports inside functions count too.
@@ -31,8 +32,8 @@ LAYERS = [
     {"buildroot"},
     {"tasks"},
     {"worker"},
-    {"daemon", "cli", "check", "status", "quadlets", "prune", "shell", "notify", "__main__",
-     "__init__"},
+    {"daemon", "cli", "check", "status", "quadlets", "prune", "shell", "cancel", "local",
+     "notify", "__main__", "__init__"},
 ]
 
 
