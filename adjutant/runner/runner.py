@@ -358,7 +358,9 @@ class TaskRunner:
 
     async def _reattach(self) -> list[int]:
         units = await self._systemd.list_units(TASK_UNIT_PATTERN)
-        with_units = {tid for tid in (task_id_of_unit(u.name) for u in units) if tid}
+        start, end = self.config.task_ids
+        with_units = {tid for tid in (task_id_of_unit(u.name) for u in units)
+                      if tid and start <= tid < end}
         tasks_dir = self.config.state_dir / "tasks"
         with_state = set()
         if tasks_dir.is_dir():

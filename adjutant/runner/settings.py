@@ -26,3 +26,6 @@ class RunnerSettings:
     rlimits: tuple[tuple[str, str], ...] = ()
     # where the copy of a unit's journal stops (with a note); None: no cap
     log_max_bytes: Optional[int] = None
+    # [start, end) of the task ids this runner owns: the units of others (a
+    # second runner on the host, as `adjutant build-local`) are never followed
+    task_ids: tuple[int, int] = (0, 2**31)

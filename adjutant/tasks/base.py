@@ -38,6 +38,11 @@ from adjutant.runner.runner import TaskRunner
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 from adjutant.untrusted import UntrustedDir
 
+# `adjutant build-local`'s task ids (local.py): above every Koji task id
+# (kojihub's are a PostgreSQL serial, int4), so they never name a hub task;
+# the daemon's runner leaves their units alone (RunnerSettings.task_ids).
+LOCAL_TASK_IDS = 2**31
+
 
 def task_workdir(config: Config, task_id: int) -> Path:
     """kojid's layout: <workdir>/tasks/<id % 10000>/<id>."""

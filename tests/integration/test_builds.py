@@ -696,3 +696,67 @@ def test_no_build_left_a_container_or_unit(site: Site):
         list((site.buildroot_dir / "views").iterdir()) == []
     assert str(site.buildroot_dir) not in Path("/proc/self/mountinfo").read_text()
 
+
+
+def build_local(site: Site, tmp_path: Path, address: str,
+                name: str) -> subprocess.CompletedProcess[str]:
+    """`adjutant build-local` of the package `name`, as a packager runs it:
+    the hub's files over topurl only (no topdir here), results in out/."""
+    import sys
+
+    from tests.integration.daemon_support import write_config
+
+    (tmp_path / "koji").mkdir()
+    config = write_config(tmp_path, site.hub, topurl=site.hub.topurl_at(address))
+    return subprocess.run(
+        [sys.executable, "-m", "adjutant", "build-local", str(site.packages.srpms[name]),
+         "--tag", TAG, "--resultdir", str(tmp_path / "out"), "--config", str(config)],
+        capture_output=True, text=True, check=False)
+
+
+def left_of_local_build(tmp_path: Path, output: str) -> list[str]:
+    """What a local build left behind: its units, containers, scratch."""
+    from adjutant.config import load
+
+    [task_id] = set(re.findall(r"started as adjutant-task-(\d+)\.service", output))
+    assert int(task_id) >= 2**31  # above any Koji task id
+    unit = f"adjutant-task-{task_id}.service"
+    left = sh("systemctl", "list-units", "--all", "--no-legend", unit).stdout.split()[:1]
+    left += [n for n in sh("podman", "ps", "--all", "--format", "{{.Names}}").stdout.split()
+             if n == f"adjutant-task-{task_id}"]
+    scratch = load(tmp_path / "kojid.conf").buildroot_dir / "local"
+    return left + [str(p) for p in scratch.iterdir()]
+
+
+def test_build_local_rebuilds_in_the_tags_buildroot_with_no_hub_task(
+        site: Site, tmp_path: Path, test_address: str):
+    """`adjutant build-local` beside the running daemon: the buildroot a
+    buildArch's from the tag's repo over topurl, the RPMs and logs in
+    --resultdir; the hub only read (no task, no buildroot record)."""
+    tasks, buildroots = len(site.admin.tasks()), site.admin.count_calls("host.newBuildRoot")
+    built = build_local(site, tmp_path, test_address, "greeter")
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    assert f"greeter-1.0-1 for x86_64 in tag {TAG}'s repo {site.repo_id} from {site.hub.url}" \
+        in built.stdout
+    steps = re.findall(r"\] (\S+): started as adjutant-task-", built.stdout)
+    assert steps == ["buildroot-prepare", "deps", "build"], built.stdout
+    out = tmp_path / "out"
+    assert (out / f"greeter-1.0-1{DIST}.x86_64.rpm").is_file()
+    assert f"wrote {out}/greeter-1.0-1{DIST}.x86_64.rpm" in built.stdout
+    assert "libgreet-devel" in (out / "root.log").read_text()  # from the tag's repo
+    assert (out / "build.log").is_file() and (out / "state.log").is_file()
+    assert len(site.admin.tasks()) == tasks
+    assert site.admin.count_calls("host.newBuildRoot") == buildroots
+    assert site.hub.served(f"/repos/{TAG}/{site.repo_id}/x86_64/repodata/repomd.xml")
+    assert left_of_local_build(tmp_path, built.stdout) == []
+
+
+def test_build_local_says_why_a_build_failed(site: Site, tmp_path: Path, test_address: str):
+    failed = build_local(site, tmp_path, test_address, "needs-missing")
+    assert failed.returncode == 1, failed.stdout
+    assert failed.stderr.startswith(
+        "adjutant: build-local of needs-missing-1.0-1.src.rpm failed: could not install the "
+        "build requirements: no package provides libnope-devel"), failed.stderr
+    assert f"logs: {tmp_path / 'out'}/" in failed.stdout
+    assert "libnope-devel" in (tmp_path / "out" / "root.log").read_text()
+    assert left_of_local_build(tmp_path, failed.stdout) == []

@@ -172,3 +172,107 @@ def test_shell_command_lines():
         "--uidmap", "0:1879048192:65536", "--gidmap", "0:1879048192:65536",
         "--user", "1000:135", "--volume", "/var/tmp/koji/tasks/12/12:/builddir",
         "--workdir", "/builddir", "--rootfs", "/v/12/root", "/bin/bash", "-l"]
+
+
+def test_cancel_asks_only_for_an_open_task_of_this_host():
+    from adjutant.cancel import Task, refusal
+
+    assert refusal(Task(7, "OPEN", 3, "buildArch"), host_id=3) is None
+    assert refusal(Task(7, "CLOSED", 3, "buildArch"), host_id=3) == \
+        "task 7 is CLOSED: it has ended, nothing to cancel"
+    assert refusal(Task(7, "OPEN", 4, "buildArch"), host_id=3) == \
+        "task 7 is OPEN on host 4, not on this host (3); cancel it with koji cancel 7"
+    assert refusal(Task(7, "FREE", None, "build"), host_id=3) == \
+        "task 7 is FREE on no host, not on this host (3); cancel it with koji cancel 7"
+    assert "has never polled the hub" in str(refusal(Task(7, "OPEN", 3, "x"), host_id=None))
+
+
+def test_cancel_requests_are_task_ids_in_the_state_dir(tmp_path):
+    import os
+
+    from adjutant.worker.requests import CancelRequests
+
+    requests = CancelRequests(tmp_path)
+    assert requests.pending() == []
+    requests.ask(12)
+    requests.ask(9)
+    (tmp_path / "cancel" / ".12.tmp").write_text("")  # not a request
+    assert requests.pending() == [9, 12]
+    assert os.stat(tmp_path / "cancel").st_mode & 0o777 == 0o700
+    requests.done(12)
+    requests.done(12)  # twice: nothing to remove the second time
+    assert requests.pending() == [9] and requests.asked(9) and not requests.asked(12)
+
+
+def test_cancel_signals_only_a_running_adjutant_daemon(tmp_path):
+    import subprocess
+    import sys
+
+    from adjutant.cancel import daemon_pid
+
+    assert daemon_pid(None) is None
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert daemon_pid(stranger.pid) is None  # a reused pid: not an adjutant daemon
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert daemon_pid(stranger.pid) is None  # gone
+    fake = tmp_path / "adjutant"
+    fake.write_text("import time; time.sleep(30)\n")
+    ours = subprocess.Popen([sys.executable, str(fake), "daemon"])
+    try:
+        assert daemon_pid(ours.pid) == ours.pid
+    finally:
+        ours.kill()
+        ours.wait()
+
+
+def test_build_local_only_reads_the_hub():
+    import pytest
+
+    from adjutant.errors import AdjutantError
+    from adjutant.local import LocalHub
+
+    class Session:
+        calls: list = []
+
+        def callMethod(self, name, *args, **kwargs):  # koji's ClientSession.callMethod
+            self.calls.append(name)
+            return {"id": 5}
+
+    hub = LocalHub(Session())
+    assert hub.call_blocking("getRepo", "f40-build") == {"id": 5}
+    assert hub.call_blocking("host.newBuildRoot", 5, "x86_64", task_id=2**31) == 0
+    assert hub.call_blocking("host.setBuildRootState", 0, "BUILDING") is None
+    for refused in ("host.closeTask", "rawUpload", "host.subtask"):
+        with pytest.raises(AdjutantError, match=f"build-local makes no hub call {refused}"):
+            hub.call_blocking(refused)
+    assert Session.calls == ["getRepo"]
+
+
+def test_build_local_keeps_every_directory_of_its_build_in_its_scratch(tmp_path):
+    from adjutant.local import local_task_id, scratch_config
+    from adjutant.tasks.base import LOCAL_TASK_IDS
+
+    local = scratch_config(Config(), tmp_path)
+    for key in ("workdir", "state_dir", "log_dir", "buildroot_dir"):
+        assert getattr(local, key).parent == tmp_path, key
+    assert local.failed_buildroot_lifetime == 0
+    assert local_task_id() >= LOCAL_TASK_IDS > 2**31 - 1  # never a Koji (int4) task id
+
+
+def test_build_local_takes_the_hub_from_the_koji_profile(tmp_path, monkeypatch):
+    from adjutant.local import with_hub
+
+    (tmp_path / ".koji").mkdir()
+    (tmp_path / ".koji" / "config").write_text(
+        "[koji]\nserver = https://koji.example.org/kojihub\n"
+        "topurl = https://koji.example.org/kojifiles\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    chosen = with_hub(Config(), hub=None, topurl=None, profile="koji")
+    assert (chosen.server, chosen.topurl) == ("https://koji.example.org/kojihub",
+                                              "https://koji.example.org/kojifiles")
+    given = with_hub(Config(), hub="http://127.0.0.1:1/kojihub", topurl="http://127.0.0.1:1/f",
+                     profile="koji")
+    assert (given.server, given.topurl) == ("http://127.0.0.1:1/kojihub", "http://127.0.0.1:1/f")
