@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import sh
-from tests.integration.daemon_support import HOST, PASSWORD, stop_task_units, wait_for, write_config
+from tests.integration.daemon_support import (
+    HOST,
+    PASSWORD,
+    main_pid,
+    stop_task_units,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +88,9 @@ def test_the_installed_package_serves_the_hub_and_leaves_no_unit_when_removed(
         shutil.copy(write_config(tmp_path, hub), CONFIG)
         sh("rpm", "-i", "--nodeps", str(built_rpm))
         try:
-            assert (UNITS / "adjutant.service").is_file()
+            # what the other integration tests run (daemon_support.Daemon)
+            for unit in ("adjutant.service", "adjutant.slice"):
+                assert (UNITS / unit).read_text() == (REPO / "units" / unit).read_text()
             assert oct(Path("/var/lib/adjutant").stat().st_mode & 0o777) == "0o700"
             # the shipped unit, as systemd reads it: Type=notify, so start
             # returns once the daemon said READY=1
@@ -94,6 +103,21 @@ def test_the_installed_package_serves_the_hub_and_leaves_no_unit_when_removed(
             wait_for(lambda: admin.task(task_id)["state_name"] in ("CLOSED", "FAILED"), 120,
                      "the installed daemon to run a task")
             assert admin.task(task_id)["state_name"] == "CLOSED", admin.decoded_result(task_id)
+            # Restart=on-failure as shipped: a killed daemon comes back by
+            # itself (RestartSec=10) and finishes the task it had running
+            long_task = admin.create_task("sleep", [20])
+            wait_for(lambda: admin.task(long_task)["state_name"] == "OPEN", 60,
+                     "the installed daemon to open a task")
+            pid = main_pid("adjutant.service")
+            sh("systemctl", "kill", "--signal=SIGKILL", "adjutant.service")
+            wait_for(lambda: main_pid("adjutant.service") not in (0, pid), 60,
+                     "systemd to restart the killed daemon")
+            wait_for(lambda: admin.task(long_task)["state_name"] in ("CLOSED", "FAILED"), 120,
+                     "the restarted daemon to finish the task")
+            assert admin.task(long_task)["state_name"] == "CLOSED", \
+                admin.decoded_result(long_task)
+            assert sh("systemctl", "show", "adjutant.service", "-p", "NRestarts",
+                      "--value").stdout.strip() == "1"
         finally:
             sh("systemctl", "stop", "adjutant.service", check=False)
             sh("rpm", "-e", "adjutant", check=False)
