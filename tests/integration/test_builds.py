@@ -674,30 +674,6 @@ def test_adjutant_shell_runs_a_command_in_a_running_build(site: Site):
         cancel_and_watch(site, task_id, lambda: site.admin.cancel(task_id))
 
 
-def test_no_build_left_a_container_or_unit(site: Site):
-    time.sleep(0)  # runs last in this module: every task above has finished
-    leftovers = sh("podman", "ps", "--all", "--format", "{{.Names}}").stdout.split()
-    assert [n for n in leftovers if n.startswith("adjutant-task-")] == []
-    units = sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
-               "adjutant-task-*").stdout
-    assert units == ""
-    assert subprocess.run(["podman", "image", "exists", "localhost/adjutant-buildroot:trixie"],
-                          check=False).returncode == 0
-    # this module prepared more buildroots than the limit; the daemon kept the limit
-    roots = site.buildroot_dir / "roots"
-    index = json.loads((roots / "index.json").read_text())
-    assert 1 <= len(index) <= CACHE_LIMIT, index
-    # (a failed preparation's unfinished root stays with its failed task)
-    present = {p.name for p in roots.iterdir() if (p / "root").is_dir()
-               and ".partial-" not in p.name}
-    assert set(index) == present
-    # no task's view is left mounted or on disk
-    assert not (site.buildroot_dir / "views").exists() or \
-        list((site.buildroot_dir / "views").iterdir()) == []
-    assert str(site.buildroot_dir) not in Path("/proc/self/mountinfo").read_text()
-
-
-
 def build_local(site: Site, tmp_path: Path, address: str,
                 name: str) -> subprocess.CompletedProcess[str]:
     """`adjutant build-local` of the package `name`, as a packager runs it:
@@ -760,3 +736,54 @@ def test_build_local_says_why_a_build_failed(site: Site, tmp_path: Path, test_ad
     assert f"logs: {tmp_path / 'out'}/" in failed.stdout
     assert "libnope-devel" in (tmp_path / "out" / "root.log").read_text()
     assert left_of_local_build(tmp_path, failed.stdout) == []
+
+def test_no_build_left_a_container_or_unit(site: Site):
+    time.sleep(0)  # runs last in this module: every task above has finished
+    leftovers = sh("podman", "ps", "--all", "--format", "{{.Names}}").stdout.split()
+    assert [n for n in leftovers if n.startswith("adjutant-task-")] == []
+    units = sh("systemctl", "list-units", "--all", "--plain", "--no-legend",
+               "adjutant-task-*").stdout
+    assert units == ""
+    assert subprocess.run(["podman", "image", "exists", "localhost/adjutant-buildroot:trixie"],
+                          check=False).returncode == 0
+    # this module prepared more buildroots than the limit; the daemon kept the limit
+    roots = site.buildroot_dir / "roots"
+    index = json.loads((roots / "index.json").read_text())
+    assert 1 <= len(index) <= CACHE_LIMIT, index
+    # (a failed preparation's unfinished root stays with its failed task)
+    present = {p.name for p in roots.iterdir() if (p / "root").is_dir()
+               and ".partial-" not in p.name}
+    assert set(index) == present
+    # no task's view is left mounted or on disk
+    assert not (site.buildroot_dir / "views").exists() or \
+        list((site.buildroot_dir / "views").iterdir()) == []
+    assert str(site.buildroot_dir) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_adjutant_files_and_prune_on_a_kept_failed_build(site: Site):
+    """A failed build's kept work directory: `adjutant files` says where it
+    and the task's other files are; `adjutant prune --all` removes it now
+    (and every prepared root not in use: so after the check of the cache)."""
+    import sys
+
+    task_id = site.build_arch(site.srpm_of("broken-build"), arch="noarch")
+    assert site.wait_done(task_id) == "FAILED"
+    workdir = site.workdir_of(task_id)
+    wait_for(lambda: f"its work directory {workdir} is kept until" in site.daemon.journal(),
+             10, "the daemon to keep the failed build")
+    config = str(site.daemon.config_file)
+    shown = subprocess.run([sys.executable, "-m", "adjutant", "files", str(task_id),
+                            "--config", config], capture_output=True, text=True, check=False)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"task {task_id}: unit adjutant-task-{task_id}.service " \
+        "(systemctl status, journalctl -u)"
+    [work] = [line for line in lines if "work directory (the containers')" in line]
+    assert work.endswith(f"{workdir}  [present]"), shown.stdout
+    assert any("kept failed work directory record" in line and line.endswith("[present]")
+               for line in lines), shown.stdout
+    pruned = subprocess.run([sys.executable, "-m", "adjutant", "prune", "--all",
+                             "--config", config], capture_output=True, text=True, check=False)
+    assert pruned.returncode == 0, pruned.stderr
+    assert not workdir.exists(), pruned.stdout
+    assert str(task_id) in pruned.stdout, pruned.stdout

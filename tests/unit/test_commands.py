@@ -207,6 +207,7 @@ def test_cancel_requests_are_task_ids_in_the_state_dir(tmp_path):
 def test_cancel_signals_only_a_running_adjutant_daemon(tmp_path):
     import subprocess
     import sys
+    import time
 
     from adjutant.cancel import daemon_pid
 
@@ -222,6 +223,12 @@ def test_cancel_signals_only_a_running_adjutant_daemon(tmp_path):
     fake.write_text("import time; time.sleep(30)\n")
     ours = subprocess.Popen([sys.executable, str(fake), "daemon"])
     try:
+        # Popen (vfork) may return before the kernel has set the new
+        # program's argv: wait for it, as for any process just started
+        cmdline = Path(f"/proc/{ours.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while b"daemon" not in cmdline.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert daemon_pid(ours.pid) == ours.pid
     finally:
         ours.kill()
