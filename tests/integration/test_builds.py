@@ -710,9 +710,13 @@ def test_build_local_rebuilds_in_the_tags_buildroot_with_no_hub_task(
     buildArch's from the tag's repo over topurl, the RPMs and logs in
     --resultdir; the hub only read (no task, no buildroot record)."""
     tasks, buildroots = len(site.admin.tasks()), site.admin.count_calls("host.newBuildRoot")
+    import koji
+
+    # the tag's newest READY repo, as the hub gives it to any client
+    repo_id = koji.ClientSession(site.hub.url).getRepo(TAG, state=koji.REPO_READY)["id"]
     built = build_local(site, tmp_path, test_address, "greeter")
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    assert f"greeter-1.0-1 for x86_64 in tag {TAG}'s repo {site.repo_id} from {site.hub.url}" \
+    assert f"greeter-1.0-1 for x86_64 in tag {TAG}'s repo {repo_id} from {site.hub.url}" \
         in built.stdout
     steps = re.findall(r"\] (\S+): started as adjutant-task-", built.stdout)
     assert steps == ["buildroot-prepare", "deps", "build"], built.stdout
@@ -723,7 +727,7 @@ def test_build_local_rebuilds_in_the_tags_buildroot_with_no_hub_task(
     assert (out / "build.log").is_file() and (out / "state.log").is_file()
     assert len(site.admin.tasks()) == tasks
     assert site.admin.count_calls("host.newBuildRoot") == buildroots
-    assert site.hub.served(f"/repos/{TAG}/{site.repo_id}/x86_64/repodata/repomd.xml")
+    assert site.hub.served(f"/repos/{TAG}/{repo_id}/x86_64/repodata/repomd.xml")
     assert left_of_local_build(tmp_path, built.stdout) == []
 
 
