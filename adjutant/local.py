@@ -129,8 +129,11 @@ async def copy_logs(ctx: TaskContext, buildroot: Buildroot, resultdir: Path) -> 
 async def scratch_task(config: Config, task_id: int) -> AsyncIterator[Config]:
     """The scratch directory, and at the end: no unit, view or file left."""
     parent = config.buildroot_dir / "local"
-    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    parent.mkdir(mode=0o711, parents=True, exist_ok=True)
     top = Path(tempfile.mkdtemp(prefix=f"{task_id}-", dir=parent))
+    # searchable by others, as a view's directory (buildroot/roots.py TaskView.mount)
+    for path in (parent, top):
+        os.chmod(path, 0o711)
     local = scratch_config(config, top)
     try:
         yield local

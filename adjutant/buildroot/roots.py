@@ -134,9 +134,15 @@ class TaskView:
             return
         if current is not None:
             await self.unmount()
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
         for directory in (self.path, self.upper, self.work, self.root):
-            directory.mkdir(mode=0o700 if directory == self.path else 0o755, exist_ok=True)
+            directory.mkdir(mode=0o755, exist_ok=True)
+        # Searchable, not listable, by others: an older crun (1.8.1, Debian
+        # 12's, tested as the EL9-like host) reaches the --rootfs from inside
+        # the buildroot's user namespace, whose root is an "other" here
+        # ("make ... private: Permission denied").  Only the host's
+        # processes ever see this path.
+        os.chmod(self.path, 0o711)
         # upper/ is the daemon's directory; what is under it is not looked at
         fd = os.open(self.upper, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:

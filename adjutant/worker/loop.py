@@ -251,6 +251,7 @@ class Worker:
                 "task_load": self.task_load, "capacity": info.get("capacity"),
                 "channels": self.channels, "polled": time.time(), "pid": os.getpid()}
         try:
+            self.config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_atomically(self.config.state_dir / "host.json", json.dumps(data))
         except OSError as exc:
             log.warning("cannot write %s: %s", self.config.state_dir / "host.json", exc)

@@ -77,6 +77,9 @@ class Daemon:
         self.invocation = ""
 
     def start(self) -> None:
+        # one adjutant.service at a time: one left by an interrupted run would
+        # make this start a no-op, and the test would talk to a stranger
+        sh("systemctl", "stop", self.unit, check=False)
         install_units(self.config_file)
         # systemctl start returns once the daemon said READY=1 (or failed)
         result = sh("systemctl", "start", self.unit, check=False)
