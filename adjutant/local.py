@@ -36,7 +36,7 @@ from typing import Any, Callable, Optional
 from adjutant.buildroot.core import Buildroot
 from adjutant.buildroot.roots import remove_partials, remove_view
 from adjutant.buildroot.services import BuildrootServices
-from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
+from adjutant.buildroot.srpm import read_srpm_for
 from adjutant.config import Config, runner_settings
 from adjutant.errors import AdjutantError
 from adjutant.hub.session import Hub, HubError, anonymous
@@ -149,13 +149,7 @@ async def build(config: Config, srpm_path: Path, *, tag: str, arch: str, resultd
                 out: Callable[[str], None]) -> list[Path]:
     """The SRPM rebuilt for `arch` in the tag's buildroot; the RPMs and logs
     in `resultdir`.  BuildError (with the packager's reason) if it fails."""
-    try:
-        srpm = read_srpm(srpm_path)
-    except SourceRPMError as exc:
-        raise AdjutantError(str(exc)) from None
-    refusal = arch_refusal(srpm, arch)
-    if refusal:
-        raise AdjutantError(refusal)
+    srpm = read_srpm_for(srpm_path, arch)  # SourceRPMError: one line, as any AdjutantError
     progress = Progress(out)
     task_id = local_task_id()
     hub = LocalHub(anonymous(config).session)

@@ -102,3 +102,13 @@ def arch_refusal(srpm: SourceRPM, arch: str) -> Optional[str]:
     if any(fnmatch.fnmatchcase(arch, a) for a in srpm.exclude_arch):
         return f"{srpm.nvr} does not build on {arch} (ExcludeArch: {' '.join(srpm.exclude_arch)})"
     return None
+
+
+def read_srpm_for(path: Path, arch: str) -> SourceRPM:
+    """The header of `path`, an SRPM that builds on `arch` (buildArch's
+    checks); SourceRPMError naming why not."""
+    srpm = read_srpm(path)
+    refusal = arch_refusal(srpm, arch)
+    if refusal:
+        raise SourceRPMError(refusal)
+    return srpm

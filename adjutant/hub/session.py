@@ -274,12 +274,8 @@ def anonymous(config: Config, *, source: str = "kojid.conf") -> Hub:
 def connect(config: Config, *, source: str = "kojid.conf", exclusive: bool = True) -> Hub:
     """Log in as kojid would and take the host's exclusive session (blocking);
     without `exclusive`, only log in (`adjutant check` beside a running daemon)."""
-    import koji
-
-    if config.server is None:
-        raise ConfigError(f"{source}: [kojid] server is required")
     install_retry_waker()
-    session = koji.ClientSession(config.server, session_options(config))
+    session = anonymous(config, source=source).session
     method = login_method(config)
     try:
         if method == "ssl":

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from adjutant.buildroot.core import Buildroot
 from adjutant.buildroot.failure import build_error
-from adjutant.buildroot.srpm import SourceRPMError, arch_refusal, read_srpm
+from adjutant.buildroot.srpm import SourceRPMError, read_srpm_for
 from adjutant.buildroot.workfiles import fetch_work_file
 from adjutant.tasks.base import TaskHandler
 from adjutant.tasks.rpmbuild import buildroot_session, collect_results, upload_results
@@ -77,12 +77,9 @@ class BuildArchHandler(TaskHandler):
         srpm_name = Path(pkg).name
         srpm_path = await fetch_work_file(ctx.config, pkg, ctx.private_dir / srpm_name)
         try:
-            srpm = read_srpm(srpm_path)
+            srpm = read_srpm_for(srpm_path, arch)
         except SourceRPMError as exc:
             raise build_error(str(exc)) from None
-        refusal = arch_refusal(srpm, arch)
-        if refusal:
-            raise build_error(refusal)
         await buildroot.place_input(srpm_path)
 
         async with buildroot_session(ctx, buildroot) as streamer:

@@ -141,6 +141,8 @@ class Worker:
         if reattached:
             log.info("task units still running from before: %s", reattached)
         self.config.workdir.mkdir(parents=True, exist_ok=True)
+        # host.json is written at every poll
+        self.config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
@@ -251,7 +253,6 @@ class Worker:
                 "task_load": self.task_load, "capacity": info.get("capacity"),
                 "channels": self.channels, "polled": time.time(), "pid": os.getpid()}
         try:
-            self.config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_atomically(self.config.state_dir / "host.json", json.dumps(data))
         except OSError as exc:
             log.warning("cannot write %s: %s", self.config.state_dir / "host.json", exc)

@@ -1001,6 +1001,8 @@ class RootExports:
         return task.get_children(request=request)
 
     def cancelTask(self, task_id, recurse=True):
+        """RootExports.cancelTask: the owner, the host running the OPEN task
+        (Task.verifyHost: `adjutant cancel` through the daemon) or an admin."""
         task = Task(self.ctx, task_id)
         if (not task.verify_owner() and not task.verify_host()
                 and not self.ctx.session.has_perm("admin")):
