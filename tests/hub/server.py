@@ -151,10 +151,11 @@ class CallLog:
         self.ok = False
         self.fault: Optional[xmlrpc.client.Fault] = None
         self.result = ""
+        self.written = False
 
 
-def write_call_log(opts: HubOptions, ctx: Optional[Context], environ: Environ,
-                   entry: CallLog) -> None:
+def write_call_log(conn, ctx: Optional[Context], environ: Environ, entry: CallLog) -> None:
+    """One row of the call log, in the caller's transaction."""
     session = ctx.session if ctx is not None else None
     session_id = session.id if session is not None else None
     if session_id is None and "koji-session-id" in environ.headers:
@@ -168,23 +169,19 @@ def write_call_log(opts: HubOptions, ctx: Optional[Context], environ: Environ,
         callnum = int(callnum) if callnum is not None else None
     except ValueError:
         callnum = None
-    conn = state.connect(opts.db, init=False)
-    try:
-        host_id = None
-        if user_id is not None:
-            row = conn.execute("SELECT id FROM hosts WHERE user_id = ?", (user_id,)).fetchone()
-            host_id = row["id"] if row else None
-        task_ids = "".join(f",{i}" for i in entry.task_ids) + "," if entry.task_ids else None
-        with state.transaction(conn):
-            conn.execute(
-                "INSERT INTO calls (ts, session_id, user_id, host_id, method, callnum, args,"
-                " task_ids, ok, fault_code, fault_string, result)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (time.time(), session_id, user_id, host_id, entry.method, callnum, entry.args,
-                 task_ids, int(entry.ok), entry.fault.faultCode if entry.fault else None,
-                 entry.fault.faultString if entry.fault else None, entry.result))
-    finally:
-        conn.close()
+    host_id = None
+    if user_id is not None:
+        row = conn.execute("SELECT id FROM hosts WHERE user_id = ?", (user_id,)).fetchone()
+        host_id = row["id"] if row else None
+    task_ids = "".join(f",{i}" for i in entry.task_ids) + "," if entry.task_ids else None
+    conn.execute(
+        "INSERT INTO calls (ts, session_id, user_id, host_id, method, callnum, args,"
+        " task_ids, ok, fault_code, fault_string, result)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (time.time(), session_id, user_id, host_id, entry.method, callnum, entry.args,
+         task_ids, int(entry.ok), entry.fault.faultCode if entry.fault else None,
+         entry.fault.faultString if entry.fault else None, entry.result))
+    entry.written = True
     status = "ok" if entry.ok else f"FAULT {entry.fault.faultCode}: {entry.fault.faultString}"
     print(f"hub: session={session_id} {entry.method} {entry.args[:300]} -> {status}",
           file=sys.stderr, flush=True)
@@ -247,6 +244,11 @@ class Dispatcher:
                 if session.logged_in and session.callnum is not None:
                     self.conn.execute("UPDATE sessions SET last_method = ?, last_result = ?"
                                       " WHERE id = ?", (ctx.method, xml, session.id))
+                # the log in the call's own transaction: whoever sees what the call
+                # did sees the call, never the one without the other
+                self.logs[0].ok = True
+                self.logs[0].result = _short(result, 1000)
+                self._write_logs()
                 self.conn.execute("COMMIT")
             else:
                 self.conn.execute("ROLLBACK")
@@ -365,12 +367,18 @@ class Dispatcher:
             self.conn.execute("RELEASE multicall")
         return results
 
-    def write_logs(self) -> None:
+    def _write_logs(self) -> None:
         for entry in self.logs:
-            try:
-                write_call_log(self.opts, self.ctx, self.environ, entry)
-            except Exception:
-                traceback.print_exc(file=sys.stderr)
+            if not entry.written:
+                write_call_log(self.conn, self.ctx, self.environ, entry)
+
+    def write_logs(self) -> None:
+        """The calls that changed nothing (or failed), logged after their rollback."""
+        try:
+            with state.transaction(self.conn):
+                self._write_logs()
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
 
 
 # -- HTTP ----------------------------------------------------------------------
