@@ -165,14 +165,26 @@ class Site:
 
     def tag_32bit(self) -> tuple[str, int, Path]:
         """A tag building i686 (its repo under i386, the canonical arch, as the
-        hub writes it) and an SRPM whose build says what uname -m tells it."""
+        hub writes it) of the test distribution's i686 half, and an SRPM whose
+        build says what machine, target and word size it sees."""
         name = "adj-build-32"
+        distro = test_distro(arch="i686")
+        # the same Debian: the noarch packages, and the builds, are mostly the x86_64 half's
+        have = {p.name for p in [*self.distro.srpms, *self.distro.rpms]}
+        for path in [*sorted(distro.srpms), *sorted(distro.rpms)]:
+            if path.name not in have:
+                self.admin.import_rpm(path)
         self.admin.add_tag(name, arches=("i686",), extra={"rpm.macro.dist": DIST})
-        names = [n for n in self.repo_rpm_names() if n.endswith(".noarch")]
-        repo_id = self.admin.add_repo(name, rpms=names, groups=self.groups)
+        repo_id = self.admin.add_repo(name, rpms=[p.name[:-len(".rpm")] for p in distro.rpms],
+                                      groups=distro.groups)
         self.admin.createrepo(repo_id)
-        probe = Package(name="arch-probe", arch="",
-                        build='echo "UNAME $(uname -m)"\necho "TARGET %{_target_cpu} %{_host}"')
+        probe = Package(name="arch-probe", arch="", build_requires=["gcc"], build="\n".join([
+            'echo "UNAME $(uname -m)"',
+            'echo "TARGET %{_target_cpu} %{_host}"',
+            'echo "LONG_BIT $(getconf LONG_BIT)"',
+            "echo 'int main(void) { return sizeof(long) == 4 ? 0 : 1; }' > probe.c",
+            'gcc -o probe probe.c && ./probe && echo "GCC 32-bit"',
+        ]))
         [srpm] = rpmbuild(probe.spec(), self.tmp / "packages", binary=False)
         shutil.copy(srpm, self.topdir / "work" / "srpms" / srpm.name)
         return name, repo_id, srpm

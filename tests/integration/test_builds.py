@@ -526,9 +526,6 @@ def test_a_failed_builds_work_directory_is_kept_for_its_lifetime(site: Site):
     assert time.monotonic() - failed_at >= FAILED_KEPT - 2, f"removed after {took:.1f} s"
 
 
-@pytest.mark.skip(reason="the test distribution has x86_64 binaries only (no i686 packages "
-                         "to install an i686 buildroot from); the 32-bit personality and the "
-                         "i386 repo directory are tested as argv in tests/unit")
 def test_an_i686_build_finds_its_i386_repo_and_sees_a_32_bit_machine(site: Site):
     tag, repo_id, srpm = site.tag_32bit()
     task_id = site.admin.create_task("buildArch", [f"srpms/{srpm.name}", tag, "i686", False,
@@ -540,7 +537,11 @@ def test_an_i686_build_finds_its_i386_repo_and_sees_a_32_bit_machine(site: Site)
     build_log = site.upload(task_id, "build.log").read_text()
     assert "UNAME i686" in build_log  # the 32-bit personality, as mock's setarch
     assert "TARGET i686 i686-koji-linux-gnu" in build_log  # %_host as kojid sets it
+    assert "LONG_BIT 32" in build_log and "GCC 32-bit" in build_log  # an i686 root's tools
     assert site.admin.buildroot(result["brootid"])["arch"] == "i386"
+    # every package of the root is the tag's i686 or noarch one, on the hub's list
+    listed = site.admin.buildroot_rpms(result["brootid"])
+    assert listed and {r["arch"] for r in listed} <= {"i686", "noarch"}, listed
 
 
 def task_units(task_id: int) -> list[str]:

@@ -50,6 +50,10 @@ from pathlib import Path
 from typing import Optional
 
 IMAGE = "localhost/adjutant-buildroot:trixie"
+# The distribution's arches and the image each is made from: the i686 half from the
+# same Debian's i386 root (tests/host/testhost builds both images), in a container
+# with the 32-bit personality, so that rpm sees an i686 machine.
+IMAGES = {"x86_64": IMAGE, "i686": "localhost/adjutant-buildroot-i386:trixie"}
 DEFAULT_CACHE = Path("/var/lib/containers/adjutant-testdistro")
 MANIFEST = "distro.json"
 # Every mtime in the packages is clamped to this (2025-01-01), and it is their build time.
@@ -211,8 +215,8 @@ def split_version(debian: str) -> tuple[Optional[int], str, str]:
 
 
 def rpm_arch(debian_arch: str) -> str:
-    """amd64 -> x86_64, all -> noarch; any other (a foreign multiarch package) a KeyError."""
-    return {"amd64": "x86_64", "all": "noarch"}[debian_arch]
+    """amd64 -> x86_64, i386 -> i686, all -> noarch; any other a KeyError."""
+    return {"amd64": "x86_64", "i386": "i686", "all": "noarch"}[debian_arch]
 
 
 def _providers(packages: Mapping[str, DebPackage]) -> dict[str, list[str]]:
@@ -476,9 +480,10 @@ def package_entries(root: Path, packages: Mapping[str, DebPackage],
     return entries, missing
 
 
-def _rpmbuild(spec: Path, topdir: Path, out: Path) -> tuple[str, float, str]:
+def _rpmbuild(spec: Path, topdir: Path, out: Path, target: str) -> tuple[str, float, str]:
     started = time.monotonic()
-    argv = ["rpmbuild", "-ba", "--define", f"_topdir {topdir}",
+    # --target: on an i686 machine rpmbuild's own choice is i386 (rpmrc's buildarchtranslate)
+    argv = ["rpmbuild", "-ba", f"--target={target}", "--define", f"_topdir {topdir}",
             "--define", f"_sourcedir {spec.parent}", "--define", f"_rpmdir {out / 'RPMS'}",
             "--define", f"_srcrpmdir {out / 'SRPMS'}", str(spec)]
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), "LC_ALL": "C.UTF-8"}
@@ -490,8 +495,8 @@ def _rpmbuild(spec: Path, topdir: Path, out: Path) -> tuple[str, float, str]:
     return spec.stem, time.monotonic() - started, log
 
 
-def build_inside(root: Path, out: Path, work: Path) -> None:
-    """Make the distribution from the image root `root` into `out` (in the image)."""
+def build_inside(root: Path, out: Path, work: Path, arch: str) -> None:
+    """Make the distribution's `arch` from the image root `root` into `out` (in the image)."""
     started = time.monotonic()
     packages = parse_status((root / "var/lib/dpkg/status").read_text())
     names = closure(packages, pick_start(packages, START))
@@ -506,7 +511,7 @@ def build_inside(root: Path, out: Path, work: Path) -> None:
     sizes: dict[str, int] = {}
     for name in names:
         specs[name] = deb_spec(packages[name], requires=requires(name, packages, names),
-                               entries=entries[name], image=IMAGE)
+                               entries=entries[name], image=IMAGES[arch])
         sizes[name] = sum((root / p.lstrip("/")).lstat().st_size for p, d in entries[name]
                           if not d)
         relative = b"".join(os.fsencode(p.lstrip("/")) + b"\0" for p, _ in entries[name])
@@ -522,7 +527,7 @@ def build_inside(root: Path, out: Path, work: Path) -> None:
         (out / sub).mkdir(parents=True, exist_ok=True)
     order = sorted(specs, key=lambda n: (-sizes[n], n))  # the big ones first: even workers
     with ThreadPoolExecutor(WORKERS) as pool:
-        futures = [pool.submit(_rpmbuild, work / n / f"{n}.spec", work / n / "top", out)
+        futures = [pool.submit(_rpmbuild, work / n / f"{n}.spec", work / n / "top", out, arch)
                    for n in order]
         for future in futures:
             name, seconds, _ = future.result()
@@ -555,7 +560,7 @@ def build_inside(root: Path, out: Path, work: Path) -> None:
 class TestDistro:
     __test__ = False  # not a pytest test class
 
-    rpms: list[Path]  # binary RPMs (x86_64 and noarch)
+    rpms: list[Path]  # binary RPMs (of its arch, and noarch)
     srpms: list[Path]  # a source RPM per binary package, of the same N-E:V-R
     groups: dict[str, list[str]]  # {"build": [...], "srpm-build": [...]}
 
@@ -583,27 +588,30 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def test_distro(cache_root: Path = DEFAULT_CACHE) -> TestDistro:
-    """Build (or reuse) the distribution; cached under cache_root/<key>/ where key is a
-    hash of the image id (`podman image inspect --format {{.Id}}`) and of this file's text;
-    built into <key>.partial and renamed when complete; older keys removed."""
+def test_distro(cache_root: Path = DEFAULT_CACHE, *, arch: str = "x86_64") -> TestDistro:
+    """Build (or reuse) the distribution of `arch` (x86_64 or i686); cached under
+    cache_root/<arch>/<key>/ where key is a hash of the image id (`podman image inspect
+    --format {{.Id}}`) and of this file's text; built into <key>.partial and renamed when
+    complete; older keys removed."""
     text = Path(__file__).read_text()
-    image_id = _image_id()
+    image_id = _image_id(IMAGES[arch])
     key = hashlib.sha256(f"{image_id}\n{text}".encode()).hexdigest()[:16]
-    cache_root.mkdir(parents=True, exist_ok=True)
-    done = cache_root / key
-    with _locked(cache_root / ".lock"):
+    cache = cache_root / arch
+    cache.mkdir(parents=True, exist_ok=True)
+    done = cache / key
+    with _locked(cache / ".lock"):
         if not (done / MANIFEST).exists():
-            partial = cache_root / f"{key}.partial"
+            partial = cache / f"{key}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir()
             log = partial / "build.log"
+            personality = ["--personality=LINUX32"] if arch == "i686" else []
             with log.open("w") as handle:
                 result = subprocess.run(
-                    ["podman", "run", "--rm", "-i", "--network=none",
+                    ["podman", "run", "--rm", "-i", "--network=none", *personality,
                      "--mount", f"type=image,source={image_id},target=/img",
                      "-v", f"{partial}:/out", image_id,
-                     "python3", "-", "--inside", "/img", "/out"],
+                     "python3", "-", "--inside", "/img", "/out", "--arch", arch],
                     input=text, stdout=handle, stderr=subprocess.STDOUT, text=True,
                     check=False)
             if result.returncode != 0:
@@ -611,7 +619,7 @@ def test_distro(cache_root: Path = DEFAULT_CACHE) -> TestDistro:
                 raise RuntimeError(f"building the test distribution failed (log {log}):\n{tail}")
             shutil.rmtree(done, ignore_errors=True)
             partial.rename(done)
-        for old in cache_root.iterdir():
+        for old in cache.iterdir():
             if old.name not in (key, ".lock"):
                 shutil.rmtree(old, ignore_errors=True)
     return _load(done)
@@ -868,16 +876,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--check", action="store_true", help="and check it end to end")
     parser.add_argument("--keep", action="store_true", help="keep the check's roots")
     parser.add_argument("--cache-root", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--arch", choices=sorted(IMAGES), default="x86_64")
     args = parser.parse_args(argv)
+    if args.check and args.arch != "x86_64":
+        parser.error("--check builds and runs x86_64 packages: only with --arch x86_64")
     if args.inside:
         # A fixed work directory (the container is new): rpm keeps the expanded spec, and
         # with it the build root's path, in the SRPM's header.
         work = Path("/var/tmp/adjutant-testdistro")
         work.mkdir()
-        build_inside(Path(args.inside[0]), Path(args.inside[1]), work)
+        build_inside(Path(args.inside[0]), Path(args.inside[1]), work, args.arch)
         return 0
     started = time.monotonic()
-    distro = test_distro(args.cache_root)
+    distro = test_distro(args.cache_root, arch=args.arch)
     print(
         f"distribution: {len(distro.rpms)} RPMs, {len(distro.srpms)} SRPMs, "
         f"{sum(p.stat().st_size for p in distro.rpms) / 2**20:.1f} MiB of RPMs, "

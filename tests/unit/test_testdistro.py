@@ -78,8 +78,9 @@ def test_debian_versions_become_epoch_version_release():
     assert split_version("1:4.16.0-2+really2.41.5-0+deb13u1") == (1, "4.16.0_2+really2.41.5",
                                                                   "0+deb13u1")
     assert rpm_arch("amd64") == "x86_64" and rpm_arch("all") == "noarch"
+    assert rpm_arch("i386") == "i686"  # the i686 half of the distribution
     with pytest.raises(KeyError):
-        rpm_arch("i386")
+        rpm_arch("arm64")
 
 
 def test_relations_keep_names_and_alternatives_only():
