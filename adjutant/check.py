@@ -59,10 +59,15 @@ def check_systemd() -> Check:
                  "start the system bus: systemctl start dbus")
 
 
+def podman_version(podman: Path) -> str:
+    """'5.4.2': the podman client's own version."""
+    return run([str(podman), "version", "--format", "{{.Client.Version}}"],
+               timeout=60).stdout.strip()
+
+
 def check_podman(config: Config) -> Check:
     try:
-        found = run([str(config.podman), "version", "--format", "{{.Client.Version}}"],
-                    timeout=60).stdout.strip()
+        found = podman_version(config.podman)
     except (CommandError, OSError) as exc:
         return Check("podman", FAIL, f"{config.podman}: {exc}",
                      "install podman (dnf install podman), or set [adjutant] podman")

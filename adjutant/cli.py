@@ -236,13 +236,24 @@ def _status(args: argparse.Namespace) -> int:
 
 def _quadlets(args: argparse.Namespace) -> int:
     from adjutant import quadlets
+    from adjutant.check import podman_version, version_tuple
+    from adjutant.process import CommandError
 
     config = config_module.load(args.config)
+    try:
+        version = podman_version(config.podman)
+    except (CommandError, OSError) as exc:
+        raise AdjutantError(f"quadlets: {config.podman} cannot say its version: {exc}") from exc
+    image_quadlets = quadlets.has_image_quadlets(version_tuple(version))
+    if not image_quadlets:
+        print(f"podman {version} has no .image quadlets (4.8 and newer): plain "
+              "<name>-image.service units instead; enable them as the timers",
+              file=sys.stderr)
     if args.print_only:
-        for name, text in quadlets.files(config).items():
+        for name, text in quadlets.files(config, image_quadlets=image_quadlets).items():
             print(f"# {name}\n{text}")
         return 0
-    for path in quadlets.write(config):
+    for path in quadlets.write(config, image_quadlets=image_quadlets):
         print(path)
     return 0
 

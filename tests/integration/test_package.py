@@ -133,16 +133,25 @@ def test_the_installed_package_serves_the_hub_and_leaves_no_unit_when_removed(
 def test_adjutant_quadlets_become_units_by_podmans_generator(tmp_path: Path):
     """`adjutant quadlets` writes an .image quadlet per registry image the
     settings name; systemd's daemon-reload runs podman's generator, which
-    makes it a unit that pulls the image (not started here: no registry)."""
+    makes it a unit that pulls the image (not started here: no registry).
+    With a podman before 4.8 (no .image quadlets) the unit is written as a
+    plain service of the same name."""
     import sys
 
+    from adjutant.check import version_tuple
+
+    podman = sh("podman", "version", "--format", "{{.Client.Version}}").stdout.strip()
     config = tmp_path / "kojid.conf"
     config.write_text("[kojid]\nserver = http://hub.invalid/kojihub\n"
                       "[adjutant]\ntask_image = registry.example.invalid/fedora:41\n")
     made = sh(sys.executable, "-m", "adjutant", "quadlets", "--config", str(config))
     written = [Path(p) for p in made.stdout.split()]
     try:
-        assert Path("/etc/containers/systemd/adjutant-fedora-41.image") in written
+        if version_tuple(podman) >= (4, 8):
+            assert Path("/etc/containers/systemd/adjutant-fedora-41.image") in written
+        else:
+            assert Path("/etc/systemd/system/adjutant-fedora-41-image.service") in written
+            assert "no .image quadlets" in made.stderr
         sh("systemctl", "daemon-reload")
         unit = sh("systemctl", "cat", "adjutant-fedora-41-image.service").stdout
         assert "registry.example.invalid/fedora:41" in unit and "image pull" in unit

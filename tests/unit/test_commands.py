@@ -137,6 +137,25 @@ def test_quadlets_for_the_registry_images_the_settings_name(tmp_path):
     assert "Unit=adjutant-fedora-41-image.service\n" in timer
 
 
+def test_without_image_quadlets_the_image_unit_is_a_plain_service(tmp_path):
+    """podman before 4.8 has no .image quadlets: the unit quadlet would make is
+    written as it is, under the name the timer starts."""
+    from adjutant import quadlets
+
+    assert not quadlets.has_image_quadlets((4, 3, 1))
+    assert quadlets.has_image_quadlets((4, 8)) and quadlets.has_image_quadlets((5, 4, 2))
+    config = Config(task_image="registry.fedoraproject.org/fedora:41")
+    written = quadlets.write(config, tmp_path / "quadlets", tmp_path / "units",
+                             image_quadlets=False)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        "units/adjutant-fedora-41-image.service", "units/adjutant-fedora-41-refresh.timer"]
+    service = (tmp_path / "units" / "adjutant-fedora-41-image.service").read_text()
+    assert ("[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            "ExecStart=/usr/bin/podman image pull registry.fedoraproject.org/fedora:41\n"
+            in service)
+    assert "Before=adjutant.service\n" in service and "WantedBy=multi-user.target" in service
+
+
 def test_prune_removes_expired_kept_work_directories_and_keeps_the_rest(tmp_path):
     import asyncio
 
