@@ -128,7 +128,8 @@ def main(runs: int, verbose: bool = False) -> None:
         with HubProcess(tmp / "hub.sqlite", topdir) as hub:
             daemon = Daemon(write_config(tmp, hub, topdir=topdir, maxjobs=2))
             daemon.start()
-            cold, warm, whole = [], [], []
+            cold, warm, whole, bare = [], [], [], []
+            repo_arch = topdir / "repos" / TAG / str(repo_id) / "x86_64"
             try:
                 def build() -> tuple[float, float]:
                     task_id = admin.create_task("buildArch", [
@@ -153,12 +154,12 @@ def main(runs: int, verbose: bool = False) -> None:
                         prepared, total = build()
                         warm.append(prepared)
                         whole.append(total)
-                    print(f"  run {run + 1}: cold {cold[-1]:.2f} s, warm {warm[-1]:.2f} s",
-                          flush=True)
+                    # interleaved with the builds: the machine's drift hits both alike
+                    bare += bare_installs(repo_arch, topdir, group, 1, roots / f"bare-{run}")
+                    print(f"  run {run + 1}: cold {cold[-1]:.2f} s, warm {warm[-1]:.2f} s, "
+                          f"bare {bare[-1]:.2f} s", flush=True)
             finally:
                 daemon.stop()
-        bare = bare_installs(topdir / "repos" / TAG / str(repo_id) / "x86_64", topdir, group,
-                             runs, roots / "bare")
         shutil.rmtree(roots, ignore_errors=True)  # leave no benchmark roots behind
 
     print(f"\nbuild group: {len(group)} names, {count} packages in the repo, {payload:.0f} MiB; "
