@@ -45,6 +45,9 @@ class Usage:
     cpu_seconds: Optional[float] = None
     memory_peak_bytes: Optional[int] = None
     memory_limit_bytes: Optional[int] = None
+    # the kernel's own count (memory.events oom_kill on v2, memory.oom_control on v1)
+    oom_kills: Optional[int] = None
+    cgroup_version: Optional[int] = None  # of the hierarchy these were read from
 
     def describe(self) -> str:
         parts = []
@@ -135,6 +138,8 @@ def usage_from_record(record: Optional[Mapping[str, Any]],
         cpu_seconds=None if nsec is None else nsec / 1e9,
         memory_peak_bytes=values.get("memory_peak_bytes"),
         memory_limit_bytes=values.get("memory_limit_bytes"),
+        oom_kills=values.get("oom_kills"),
+        cgroup_version=values.get("cgroup_version"),
     )
 
 

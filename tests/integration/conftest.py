@@ -100,6 +100,11 @@ def containers_of(task_id: int) -> list[str]:
     return out.split()
 
 
+def unit_active(task_id: int) -> bool:
+    return sh("systemctl", "is-active", f"adjutant-task-{task_id}", check=False).stdout.strip() \
+        in ("active", "activating")
+
+
 def unit_property(task_id: int, name: str) -> str:
     return sh("systemctl", "show", f"adjutant-task-{task_id}.service", "-p", name,
               "--value").stdout.strip()

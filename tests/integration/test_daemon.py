@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 
-from tests.integration.conftest import containers_of, sh
+from tests.integration.conftest import containers_of, sh, unit_active
 from tests.integration.daemon_support import (
     HOST,
     PASSWORD,
@@ -69,11 +69,6 @@ def count_calls(hub, method: str, task_id: int) -> int:
     was lost (same callnum) is refused by the hub, as kojihub's session
     callnum check refuses it, and is not a second call."""
     return len(hub.admin.calls(method=method, task_id=task_id, ok=True))
-
-
-def unit_active(task_id: int) -> bool:
-    return sh("systemctl", "is-active", f"adjutant-task-{task_id}", check=False).stdout.strip() \
-        in ("active", "activating")
 
 
 # ---- the tests ------------------------------------------------------------------
