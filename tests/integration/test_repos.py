@@ -22,6 +22,7 @@ import koji
 import pytest
 
 from tests.integration.build_site import Site
+from tests.integration.conftest import IMAGE
 from tests.integration.daemon_support import HOST, wait_for
 from tests.integration.rpmrepo import Package, rpmbuild
 from tests.integration.served import served_repo
@@ -64,12 +65,15 @@ def nvr_of(srpm: Path) -> str:
 def primary_names(repodata: Path) -> list[str]:
     """The package names of a repodata: its primary database, made by
     sqliterepo_c in a copy when the repodata has none (mergerepo_c's; the
-    XML is zstd, which Python's stdlib cannot read)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    XML is zstd, which Python's stdlib cannot read).  The buildroot image's
+    sqliterepo_c, which made the repodata's createrepo_c: Debian 12's 0.20
+    cannot read what Debian 13's writes."""
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         copy = Path(tmp) / "repodata"
         shutil.copytree(repodata, copy)
         if not list(copy.glob("*-primary.sqlite.bz2")):
-            subprocess.run(["sqliterepo_c", "--quiet", "--compress-type", "bz2", tmp],
+            subprocess.run(["podman", "run", "--rm", "--network=none", "-v", f"{tmp}:/repo",
+                            IMAGE, "sqliterepo_c", "--quiet", "--compress-type", "bz2", "/repo"],
                            check=True)
         [database] = copy.glob("*-primary.sqlite.bz2")
         plain = Path(tmp) / "primary.sqlite"
