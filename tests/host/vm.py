@@ -38,6 +38,7 @@ from adjutant.process import run, spawn
 MEMORY_MIB = 6144
 DISK_SIZE = "16G"  # sparse; the boot's writes go to QEMU's snapshot file
 CTL_MOUNT = "/var/lib/adjutant-vm"  # the control directory, inside
+TIME_SCALE = "4"  # for tests/integration's waits
 BOOT_TIMEOUT = 900  # seconds: TCG boots in about two minutes, a slow machine in more
 
 FSTAB = "/dev/nvme0n1 / ext4 rw,relatime 0 1\n"
@@ -59,6 +60,15 @@ ExecStart=/usr/bin/python3 /src/tests/host/vm_agent.py {ctl}
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def recipe() -> str:
+    """What of this file goes into the built disk image (for the build key)."""
+    import inspect
+
+    parts = [FSTAB, repr(SHARES), MOUNT_OPTIONS, MODULES, AGENT_UNIT, DISK_SIZE,
+             inspect.getsource(finish_root), inspect.getsource(import_images)]
+    return "\n".join(parts)
 
 
 def finish_root(root: Path, work: Path, build_mount: str) -> None:
@@ -152,7 +162,8 @@ class Guest:
     def __init__(self, run_dir: Path, *, environment: dict[str, str]) -> None:
         self.run_dir = run_dir
         self.ctl = run_dir / "ctl"
-        self.environment = environment
+        # TCG is several times slower: the tests' waits allow for it
+        self.environment = {**environment, "ADJUTANT_TEST_TIME_SCALE": TIME_SCALE}
         self._ids = itertools.count()
 
     def qemu_pid(self) -> Optional[int]:

@@ -77,8 +77,15 @@ def new_task_id() -> Iterator[Callable[[], int]]:
         sh("podman", "rm", "-f", "-i", f"adjutant-task-{task_id}", check=False)
 
 
+# A slow test host's factor on every wait's timeout: the cgroup v2 VM runs under
+# TCG, several times slower (tests/host/vm.py sets it); a wait still ends as
+# soon as its condition holds.
+TIME_SCALE = float(os.environ.get("ADJUTANT_TEST_TIME_SCALE", "1"))
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     """Wait for a condition to hold, checking every 50 ms; fail after `timeout`."""
+    timeout *= TIME_SCALE
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -87,6 +94,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 async def async_wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    timeout *= TIME_SCALE
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from tests.integration.conftest import IMAGE, sh
+from tests.integration.conftest import IMAGE, TIME_SCALE, sh
 
 HOST = "builder.example.com"
 PASSWORD = "builder-secret"
@@ -22,6 +22,7 @@ class Timeout(AssertionError):
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
     """Wait for a condition (checked every 50 ms); returns the seconds it took."""
+    timeout *= TIME_SCALE
     start = time.monotonic()
     while not predicate():
         if time.monotonic() - start > timeout:
