@@ -18,12 +18,17 @@ in a Koji-style repo on the hub emulator, with adjutant's daemon against it.
   task     openTask -> closeTask of the warm build
   bare     `podman run` of the bootstrap image: `dnf --installroot` of the same
            group into an empty directory, nothing of adjutant around it
+  step     the cold build's own group install (its state.log's Start to Finish
+           of installing the group), the part of cold that bare compares to;
+           the rest of cold is fixed: the task's hub calls, the view, the
+           BuildRequires step and the build container's start
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import shutil
 import statistics
 import subprocess
@@ -70,17 +75,21 @@ def drop_prepared_roots(buildroot_dir: Path) -> None:
 
 
 def bare_installs(repo_arch: Path, topdir: Path, packages: list[str], runs: int,
-                  work: Path) -> list[float]:
+                  work: Path, idmap: tuple[str, ...] = ()) -> list[float]:
     """The group installed into an empty root by the bootstrap image's dnf, as
     the preparation's command line has it, with nothing of adjutant around it
-    (the topdir bound at its own path: the repo's toplink points into it)."""
+    (the topdir bound at its own path: the repo's toplink points into it);
+    with `idmap`, in a user namespace as adjutant's installing steps run."""
     dnf = dnf_command(Repo(url=f"file://{repo_arch}"))
     times = []
     for run in range(runs):
         root = work / f"bare-{run}"
         root.mkdir(parents=True)
         start = time.perf_counter()
-        subprocess.run(["podman", "run", "--rm", "--network=none", "-v", f"{topdir}:{topdir}:ro",
+        if idmap:  # the build ids' root owns the empty root, as adjutant makes it
+            os.chown(root, int(idmap[1].split(":")[1]), int(idmap[3].split(":")[1]))
+        subprocess.run(["podman", "run", "--rm", "--network=none", *idmap,
+                        "-v", f"{topdir}:{topdir}:ro",
                         "-v", f"{root}:{INSTALLROOT}", IMAGE, "sh", "-c",
                         f"{dnf} install {' '.join(packages)} >/dev/null 2>&1 && {dnf} clean all "
                         ">/dev/null 2>&1"], check=True)
@@ -128,10 +137,11 @@ def main(runs: int, verbose: bool = False) -> None:
         with HubProcess(tmp / "hub.sqlite", topdir) as hub:
             daemon = Daemon(write_config(tmp, hub, topdir=topdir, maxjobs=2))
             daemon.start()
-            cold, warm, whole, bare = [], [], [], []
+            cold, warm, whole, bare, step, bare_ns = [], [], [], [], [], []
+            idmap = ("--uidmap", "0:1879048192:65536", "--gidmap", "0:1879048192:65536")
             repo_arch = topdir / "repos" / TAG / str(repo_id) / "x86_64"
             try:
-                def build() -> tuple[float, float]:
+                def build() -> tuple[float, float, float]:
                     task_id = admin.create_task("buildArch", [
                         f"srpms/{app_srpm.name}", TAG, "noarch", False, {"repo_id": repo_id}])
                     wait_for(lambda: admin.task(task_id)["state_name"] in ("CLOSED", "FAILED"),
@@ -141,23 +151,33 @@ def main(runs: int, verbose: bool = False) -> None:
                     opened = call_time(admin, "host.openTask", task_id)
                     closed = call_time(admin, "host.closeTask", task_id)
                     state = topdir / "work" / "tasks" / str(task_id % 10000) / str(task_id)
-                    ready = state_times(state / "state.log")["Start: rpmbuild"]
+                    times = state_times(state / "state.log")
+                    ready = times["Start: rpmbuild"]
+                    started = [t for e, t in times.items()
+                               if e.startswith("Start: installing the buildroot group")]
+                    finished = [t for e, t in times.items()
+                                if e.startswith("Finish: installing the buildroot group")]
+                    step = finished[0] - started[0] if started and finished else 0.0
                     if verbose:
                         print((state / "state.log").read_text(), flush=True)
-                    return ready - opened, closed - opened
+                    return ready - opened, closed - opened, step
 
                 for run in range(runs):
                     drop_prepared_roots(roots)
-                    prepared, _ = build()
+                    prepared, _, group_step = build()
                     cold.append(prepared)
+                    step.append(group_step)
                     for _ in range(2):
-                        prepared, total = build()
+                        prepared, total, _ = build()
                         warm.append(prepared)
                         whole.append(total)
                     # interleaved with the builds: the machine's drift hits both alike
                     bare += bare_installs(repo_arch, topdir, group, 1, roots / f"bare-{run}")
-                    print(f"  run {run + 1}: cold {cold[-1]:.2f} s, warm {warm[-1]:.2f} s, "
-                          f"bare {bare[-1]:.2f} s", flush=True)
+                    bare_ns += bare_installs(repo_arch, topdir, group, 1, roots / f"bare-ns-{run}",
+                                             idmap)
+                    print(f"  run {run + 1}: cold {cold[-1]:.2f} s (group step {step[-1]:.2f} s), "
+                          f"warm {warm[-1]:.2f} s, bare {bare[-1]:.2f} s, "
+                          f"bare in a user namespace {bare_ns[-1]:.2f} s", flush=True)
             finally:
                 daemon.stop()
         shutil.rmtree(roots, ignore_errors=True)  # leave no benchmark roots behind
@@ -172,6 +192,11 @@ def main(runs: int, verbose: bool = False) -> None:
     print(f"bare dnf --installroot of the group:          {median(bare)}")
     print(f"  cold is {statistics.median(cold) / statistics.median(bare):.2f} times the bare "
           "install (aim: at most 1.2)")
+    print(f"bare, in the build ids' user namespace:       {median(bare_ns)}")
+    print(f"cold's own group install step:                {median(step)}")
+    print(f"  the step is {statistics.median(step) / statistics.median(bare):.2f} times the bare "
+          "install; the rest of cold is fixed: "
+          f"{statistics.median([c - s for c, s in zip(cold, step)]):.2f} s (median)")
 
 
 if __name__ == "__main__":
