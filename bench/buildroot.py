@@ -75,7 +75,7 @@ def drop_prepared_roots(buildroot_dir: Path) -> None:
 
 
 def bare_installs(repo_arch: Path, topdir: Path, packages: list[str], runs: int,
-                  work: Path, idmap: tuple[str, ...] = ()) -> list[float]:
+                  work: Path, *, idmap: tuple[str, ...] = ()) -> list[float]:
     """The group installed into an empty root by the bootstrap image's dnf, as
     the preparation's command line has it, with nothing of adjutant around it
     (the topdir bound at its own path: the repo's toplink points into it);
@@ -174,7 +174,7 @@ def main(runs: int, verbose: bool = False) -> None:
                     # interleaved with the builds: the machine's drift hits both alike
                     bare += bare_installs(repo_arch, topdir, group, 1, roots / f"bare-{run}")
                     bare_ns += bare_installs(repo_arch, topdir, group, 1, roots / f"bare-ns-{run}",
-                                             idmap)
+                                             idmap=idmap)
                     print(f"  run {run + 1}: cold {cold[-1]:.2f} s (group step {step[-1]:.2f} s), "
                           f"warm {warm[-1]:.2f} s, bare {bare[-1]:.2f} s, "
                           f"bare in a user namespace {bare_ns[-1]:.2f} s", flush=True)
