@@ -23,7 +23,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO, Any, Optional
 
 from adjutant.atomic import write_atomically
 from adjutant.process import run_async
@@ -58,6 +58,49 @@ async def journal_sync() -> None:
         writer.close()
     if b'"error"' in reply:
         log.warning("journald could not synchronize: %s", reply[:200].decode(errors="replace"))
+
+
+# How far from where seek_cursor lands to look for the entry itself.
+CURSOR_SEARCH_ENTRIES = 3
+
+
+def _is_at(reader: Any, cursor: str) -> bool:
+    """The reader's current entry is the one `cursor` names."""
+    return bool(reader.test_cursor(cursor)) or reader._get_cursor() == cursor
+
+
+def place_on_written(reader: Any, cursor: str) -> bool:
+    """Leave `reader` on the entry `cursor` names (written already), so that
+    its next entry is the first one still to copy; True if found.
+
+    seek_cursor alone is not enough: with interleaved journal files, systemd
+    255 to 257 may land on a neighbour of the entry or say the entry is not
+    the current one when it is (systemd issue 31516; a cgroup v2 VM's copier
+    wrote one line twice).  So the entry is looked for around the landing
+    place.  If it is gone (vacuumed), the reader is left before the closest
+    later entry: nothing is lost, as seek_cursor promises."""
+    reader.seek_cursor(cursor)
+    if not reader._next():
+        return False  # nothing at or after it: the next entry is the first to copy
+    if _is_at(reader, cursor):
+        return True
+    for _ in range(CURSOR_SEARCH_ENTRIES):
+        if not reader._previous():
+            break
+        if _is_at(reader, cursor):
+            return True
+    reader.seek_cursor(cursor)
+    reader._next()
+    for _ in range(CURSOR_SEARCH_ENTRIES):
+        if not reader._next():
+            break
+        if _is_at(reader, cursor):
+            return True
+    # not found: before the entry seek_cursor chose, as the closest later one
+    reader.seek_cursor(cursor)
+    reader._next()
+    reader._previous()
+    return False
 
 
 class JournalCopier:
@@ -119,10 +162,7 @@ class JournalCopier:
         if cursor is None:
             reader.seek_head()
         else:
-            reader.seek_cursor(cursor)
-            # seek_cursor lands on the entry itself, which was written already.
-            if reader._next() and not reader.test_cursor(cursor):
-                reader._previous()
+            place_on_written(reader, cursor)
         self._reader, self._out = reader, out
 
     def _copy_available(self) -> int:

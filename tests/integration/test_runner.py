@@ -14,6 +14,7 @@ import pytest
 
 from adjutant.config import Config, runner_settings
 from adjutant.runner.outcome import Outcome, OutcomeKind
+from adjutant.runner.podman import container_name
 from adjutant.runner.runner import TaskRunner
 from adjutant.runner.spec import Mount, ResourceLimits, TaskSpec
 from tests.integration.conftest import (
@@ -157,20 +158,30 @@ def run_task_in_a_process(config: Config, config_file: Path, task_id: int, scrip
     )
 
 
-SLOW_LINES = ("i=1; while [ $i -le 3000 ]; do echo \"line $i\"; "
-              "[ $((i % 300)) = 0 ] && sleep 0.25; i=$((i+1)); done")
+# 3000 lines, held after line 1500 until the test opens the gate (/tmp/go in the
+# container): the task is still running when its runner is killed, however
+# slow the host (a TCG VM copied 300 lines after the timed version had ended)
+GATED_LINES = ("i=1; while [ $i -le 3000 ]; do echo \"line $i\"; "
+               "if [ $i = 1500 ]; then n=0; "
+               "while [ ! -e /tmp/go ] && [ $n -lt 6000 ]; do sleep 0.1; n=$((n+1)); done; fi; "
+               "i=$((i+1)); done")
+
+
+def open_the_gate(task_id: int) -> None:
+    sh("podman", "exec", container_name(task_id), "touch", "/tmp/go")
 
 
 @pytest.mark.parametrize("finish_while_down", [False, True], ids=["running", "ended-while-down"])
 def test_runner_killed_mid_task_reattaches(config, new_task_id, tmp_path, finish_while_down):
     task_id = new_task_id()
-    first = run_task_in_a_process(config, tmp_path / "kojid.conf", task_id, SLOW_LINES)
+    first = run_task_in_a_process(config, tmp_path / "kojid.conf", task_id, GATED_LINES)
     log = config.log_dir / str(task_id) / "container.log"
     wait_until(lambda: log.exists() and len(log.read_text().splitlines()) >= 300, 30,
                "the first runner to copy some of the log")
     first.send_signal(signal.SIGKILL)
     first.wait()
-    assert unit_property(task_id, "ActiveState") in ("active", "deactivating")
+    assert unit_property(task_id, "ActiveState") == "active"
+    open_the_gate(task_id)
     if finish_while_down:
         wait_until(lambda: unit_property(task_id, "ActiveState") in ("inactive", "failed", ""),
                    30, "the task to end while no runner follows it")
