@@ -69,6 +69,17 @@ def _is_at(reader: Any, cursor: str) -> bool:
     return bool(reader.test_cursor(cursor)) or reader._get_cursor() == cursor
 
 
+def _found_stepping(reader: Any, cursor: str, step: Any) -> bool:
+    """Up to CURSOR_SEARCH_ENTRIES steps (reader._next or reader._previous),
+    stopping on the entry `cursor` names; True if it was reached."""
+    for _ in range(CURSOR_SEARCH_ENTRIES):
+        if not step():
+            return False
+        if _is_at(reader, cursor):
+            return True
+    return False
+
+
 def place_on_written(reader: Any, cursor: str) -> bool:
     """Leave `reader` on the entry `cursor` names (written already), so that
     its next entry is the first one still to copy; True if found.
@@ -79,26 +90,20 @@ def place_on_written(reader: Any, cursor: str) -> bool:
     wrote one line twice).  So the entry is looked for around the landing
     place.  If it is gone (vacuumed), the reader is left before the closest
     later entry: nothing is lost, as seek_cursor promises."""
-    reader.seek_cursor(cursor)
-    if not reader._next():
+
+    def land() -> bool:
+        reader.seek_cursor(cursor)
+        return bool(reader._next())
+
+    if not land():
         return False  # nothing at or after it: the next entry is the first to copy
-    if _is_at(reader, cursor):
+    if _is_at(reader, cursor) or _found_stepping(reader, cursor, reader._previous):
         return True
-    for _ in range(CURSOR_SEARCH_ENTRIES):
-        if not reader._previous():
-            break
-        if _is_at(reader, cursor):
-            return True
-    reader.seek_cursor(cursor)
-    reader._next()
-    for _ in range(CURSOR_SEARCH_ENTRIES):
-        if not reader._next():
-            break
-        if _is_at(reader, cursor):
-            return True
+    land()
+    if _found_stepping(reader, cursor, reader._next):
+        return True
     # not found: before the entry seek_cursor chose, as the closest later one
-    reader.seek_cursor(cursor)
-    reader._next()
+    land()
     reader._previous()
     return False
 
